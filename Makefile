@@ -1,0 +1,34 @@
+# streamdecide: make setup | make demo | make test
+PY      ?= python3.11
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+PIPFLAGS := --disable-pip-version-check -q
+
+.PHONY: setup demo test test-unit test-integration schemas clean
+
+setup: $(STAMP)
+	$(BIN)/streamdecide train --if-missing
+
+$(STAMP): pyproject.toml requirements.lock constraints.txt
+	@command -v $(PY) >/dev/null || { echo "setup: $(PY) not found (Python 3.11 is required)"; exit 1; }
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install $(PIPFLAGS) -c constraints.txt -r requirements.lock
+	$(BIN)/pip install $(PIPFLAGS) --no-deps -e .
+	$(BIN)/pip check
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/streamdecide demo $(DEMO_ARGS)
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: setup
+	$(BIN)/python -m pytest tests/unit schemas streams agents triton_models $(PYTEST_ARGS)
+
+schemas: $(STAMP)
+	$(BIN)/python -m schemas.export
+
+clean:
+	rm -rf $(VENV) var

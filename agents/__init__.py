@@ -1,0 +1,1 @@
+"""Agents: ingest, catalog, features, the batched Triton scorer and the decision families."""

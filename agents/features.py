@@ -1,0 +1,194 @@
+"""Feature vectors for the ``ctr``, ``conversion`` and ``fraud`` models.
+
+The same functions build training rows (``triton_models``) and serving rows
+(the agents), so the two can never drift apart. Each model takes one FP32
+input ``FEATURES`` of shape ``[rows, N_*_FEATURES]`` and returns ``PROBA``
+of shape ``[rows, 1]``.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+import numpy as np
+
+from schemas.catalog import Campaign, Product
+from schemas.common import CATEGORIES, KNOWN_CHANNELS
+
+FEATURES_TENSOR = "FEATURES"
+PROBA_TENSOR = "PROBA"
+
+CTR_SCENES: tuple[str, ...] = ("search", "browse", "product")
+PAYMENT_METHODS: tuple[str, ...] = ("card", "wallet", "bank_transfer", "cod", "gift_card")
+
+
+def one_hot(value: str | None, vocabulary: tuple[str, ...], other: bool = True) -> list[float]:
+    """One-hot of ``value`` over ``vocabulary`` (plus a trailing 'other' slot).
+
+    Examples
+    --------
+    >>> one_hot("app", ("web", "app"))
+    [0.0, 1.0, 0.0]
+    >>> one_hot("tv", ("web", "app"))
+    [0.0, 0.0, 1.0]
+    >>> one_hot(None, ("web", "app"), other=False)
+    [0.0, 0.0]
+    """
+    out = [0.0] * (len(vocabulary) + (1 if other else 0))
+    if value in vocabulary:
+        out[vocabulary.index(value)] = 1.0
+    elif other and value is not None:
+        out[-1] = 1.0
+    return out
+
+
+def hour_of_day(ts: datetime) -> list[float]:
+    """Hour of day on the unit circle, so 23:00 sits next to 00:00.
+
+    Examples
+    --------
+    >>> from datetime import UTC
+    >>> [round(v, 3) for v in hour_of_day(datetime(2026, 1, 1, 6, tzinfo=UTC))]
+    [1.0, 0.0]
+    """
+    angle = 2 * math.pi * (ts.hour + ts.minute / 60) / 24
+    return [math.sin(angle), math.cos(angle)]
+
+
+def locale_matches(locale: str | None, campaign: Campaign) -> float:
+    """1.0 when the campaign targets the event's language (or targets every locale).
+
+    Examples
+    --------
+    >>> c = Campaign(campaign_id="c", ad_id="a", category="toys", locales=["zh-CN"], max_cpc=1, daily_budget=9, currency="USD")
+    >>> locale_matches("zh-TW", c), locale_matches("en-US", c), locale_matches(None, c)
+    (1.0, 0.0, 0.0)
+    """
+    if not campaign.locales:
+        return 1.0
+    if locale is None:
+        return 0.0
+    language = locale.split("-")[0].lower()
+    return 1.0 if any(loc.split("-")[0].lower() == language for loc in campaign.locales) else 0.0
+
+
+def ctr_features(
+    *,
+    channel: str,
+    scene: str,
+    ts: datetime,
+    locale: str | None,
+    floor_cpm: float,
+    context_category: str | None,
+    campaign: Campaign,
+) -> list[float]:
+    """Click-probability features of one (ad slot, campaign) pair.
+
+    Examples
+    --------
+    >>> from datetime import UTC
+    >>> c = Campaign(campaign_id="c", ad_id="a", category="toys", locales=[], max_cpc=2, daily_budget=9, currency="USD")
+    >>> row = ctr_features(channel="web", scene="search", ts=datetime(2026, 1, 1, tzinfo=UTC), locale="en",
+    ...                    floor_cpm=1.0, context_category="toys", campaign=c)
+    >>> len(row) == N_CTR_FEATURES
+    True
+    """
+    return [
+        *one_hot(channel, KNOWN_CHANNELS),
+        *one_hot(scene, CTR_SCENES, other=False),
+        *one_hot(campaign.category, CATEGORIES, other=False),
+        *one_hot(context_category, CATEGORIES, other=False),
+        1.0 if context_category == campaign.category else 0.0,
+        *hour_of_day(ts),
+        math.log1p(floor_cpm),
+        locale_matches(locale, campaign),
+        math.log(campaign.max_cpc),
+    ]
+
+
+N_CTR_FEATURES = len(KNOWN_CHANNELS) + 1 + len(CTR_SCENES) + 2 * len(CATEGORIES) + 1 + 2 + 3
+
+
+def conversion_features(*, channel: str, ts: datetime, product: Product, prices: np.ndarray) -> np.ndarray:
+    """Purchase-probability features of one product view at each candidate price.
+
+    Returns an array of shape ``[len(prices), N_CONVERSION_FEATURES]``: the price
+    enters as ``log(price / list_price)``, so elasticity is one learned slope.
+
+    Examples
+    --------
+    >>> from datetime import UTC
+    >>> p = Product(product_id="p", title="t", category="home", currency="USD", list_price=10,
+    ...             unit_cost=5, min_price=8, max_price=12, stock=3)
+    >>> conversion_features(channel="app", ts=datetime(2026, 1, 1, tzinfo=UTC), product=p,
+    ...                     prices=np.array([8.0, 10.0])).shape
+    (2, 18)
+    """
+    fixed = np.array(
+        [
+            *one_hot(product.category, CATEGORIES, other=False),
+            math.log(product.list_price),
+            *one_hot(channel, KNOWN_CHANNELS),
+            *hour_of_day(ts),
+        ],
+        dtype=np.float32,
+    )
+    rel = np.log(np.asarray(prices, dtype=np.float64) / product.list_price).astype(np.float32)
+    out = np.empty((len(rel), N_CONVERSION_FEATURES), dtype=np.float32)
+    out[:, 0] = rel
+    out[:, 1:] = fixed
+    return out
+
+
+N_CONVERSION_FEATURES = 1 + len(CATEGORIES) + 1 + len(KNOWN_CHANNELS) + 1 + 2
+
+
+def fraud_features(
+    *,
+    channel: str,
+    ts: datetime,
+    amount: float,
+    n_items: int,
+    account_age_days: int | None,
+    payment_method: str,
+    has_card_hash: bool,
+    billing_country: str | None,
+    shipping_country: str | None,
+    country: str | None,
+) -> list[float]:
+    """Chargeback-risk features of one order.
+
+    Examples
+    --------
+    >>> from datetime import UTC
+    >>> row = fraud_features(channel="web", ts=datetime(2026, 1, 1, tzinfo=UTC), amount=120.0, n_items=2,
+    ...                      account_age_days=0, payment_method="card", has_card_hash=True,
+    ...                      billing_country="US", shipping_country="NG", country="US")
+    >>> len(row) == N_FRAUD_FEATURES, row[4]
+    (True, 1.0)
+    """
+    age = account_age_days
+    return [
+        math.log1p(amount),
+        math.log1p(n_items),
+        math.log1p(age) if age is not None else 0.0,
+        1.0 if age is None else 0.0,
+        1.0 if age is not None and age < 1 else 0.0,
+        1.0 if billing_country and shipping_country and billing_country != shipping_country else 0.0,
+        1.0 if country and shipping_country and country != shipping_country else 0.0,
+        0.0 if has_card_hash else 1.0,
+        *one_hot(payment_method, PAYMENT_METHODS),
+        *one_hot(channel, KNOWN_CHANNELS),
+        *hour_of_day(ts),
+    ]
+
+
+N_FRAUD_FEATURES = 8 + len(PAYMENT_METHODS) + 1 + len(KNOWN_CHANNELS) + 1 + 2
+
+MODEL_FEATURES: dict[str, int] = {
+    "ctr": N_CTR_FEATURES,
+    "conversion": N_CONVERSION_FEATURES,
+    "fraud": N_FRAUD_FEATURES,
+}
+"""Input width of each served model (checked against Triton's config at start-up)."""

@@ -1,0 +1,1 @@
+"""Schemas: pydantic v2 models of every message in the contract, their codec and JSON Schema export."""

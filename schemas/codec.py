@@ -1,0 +1,143 @@
+"""The one place that touches orjson: decode input events, encode every outgoing message.
+
+Also registers the ``orjson`` codec with Faust so topics can carry pydantic models.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from schemas.errors import DecodeError
+from schemas.events import EVENT_ADAPTER, KINDS_BY_TOPIC, Event
+from schemas.ops import DlqRecord
+from schemas.reasons import DlqReason
+
+_MAX_ERRORS_SHOWN = 3
+
+
+def encode(message: BaseModel | dict[str, Any]) -> bytes:
+    """Serialise a model (or a plain dict) to compact UTF-8 JSON.
+
+    Examples
+    --------
+    >>> from schemas.events import AdSlot
+    >>> encode(AdSlot(slot_id="s1", floor_cpm=1.5))
+    b'{"slot_id":"s1","floor_cpm":1.5,"tmax_ms":null}'
+    """
+    if isinstance(message, BaseModel):
+        return orjson.dumps(message.model_dump(mode="json"))
+    return orjson.dumps(message)
+
+
+def loads(raw: bytes | str) -> Any:
+    """Parse JSON (for consumers of decision and ops topics)."""
+    return orjson.loads(raw)
+
+
+def _summarise(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False)[:_MAX_ERRORS_SHOWN]:
+        where = ".".join(str(p) for p in err["loc"]) or "<root>"
+        parts.append(f"{where}: {err['msg']}")
+    more = exc.error_count() - _MAX_ERRORS_SHOWN
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def decode_event(raw: bytes | None, topic: str, max_bytes: int = 1_000_000) -> Event:
+    """Decode and validate one input message from ``topic``.
+
+    Raises
+    ------
+    DecodeError
+        With a stable :class:`~schemas.reasons.DlqReason` and a readable detail.
+
+    Examples
+    --------
+    >>> e = decode_event(b'{"kind":"search","event_id":"e1","ts":1700000000000,'
+    ...                  b'"user_id":"u1","channel":"app","query":"phone case"}', "events.searches")
+    >>> e.kind, e.ts.isoformat()
+    ('search', '2023-11-14T22:13:20+00:00')
+    >>> decode_event(b'{"kind":"order"}', "events.clicks")
+    Traceback (most recent call last):
+    ...
+    schemas.errors.DecodeError: kind_not_allowed_on_topic: kind 'order' is not accepted on events.clicks
+    """
+    if raw is None:
+        raise DecodeError(DlqReason.INVALID_JSON, "empty message (tombstone)")
+    if len(raw) > max_bytes:
+        raise DecodeError(DlqReason.TOO_LARGE, f"{len(raw)} bytes > limit {max_bytes}")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DecodeError(DlqReason.INVALID_UTF8, f"byte {exc.start}: {exc.reason}") from None
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError(DlqReason.INVALID_JSON, str(exc)[:200]) from None
+    if not isinstance(data, dict):
+        raise DecodeError(DlqReason.NOT_AN_OBJECT, f"top level is {type(data).__name__}, expected an object")
+    kind = data.get("kind")
+    allowed = KINDS_BY_TOPIC.get(topic)
+    if allowed is None:
+        raise DecodeError(DlqReason.WRONG_TOPIC, f"{topic} is not an input topic")
+    if not isinstance(kind, str) or kind not in {k for ks in KINDS_BY_TOPIC.values() for k in ks}:
+        raise DecodeError(DlqReason.UNKNOWN_KIND, f"kind {str(kind)[:64]!r} is not a known event kind")
+    if kind not in allowed:
+        raise DecodeError(DlqReason.WRONG_TOPIC, f"kind {kind!r} is not accepted on {topic}")
+    try:
+        return EVENT_ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        raise DecodeError(DlqReason.VALIDATION, _summarise(exc)) from None
+
+
+def payload_text(raw: bytes | None) -> tuple[str, str]:
+    """The original bytes as ``(text, encoding)``: UTF-8 text when possible, else base64.
+
+    Examples
+    --------
+    >>> payload_text(b"hi"), payload_text(b"\\xff")
+    (('hi', 'utf-8'), ('/w==', 'base64'))
+    """
+    if raw is None:
+        return "", "utf-8"
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return base64.b64encode(raw).decode("ascii"), "base64"
+
+
+def dead_letter(
+    raw: bytes | None, key: bytes | None, topic: str, partition: int, offset: int, error: DecodeError, received_at: Any
+) -> DlqRecord:
+    """Build the ``ops.dlq`` record for a message that failed to decode."""
+    payload, encoding = payload_text(raw)
+    key_text = payload_text(key)[0] if key is not None else None
+    return DlqRecord(
+        source_topic=topic,
+        partition=partition,
+        offset=offset,
+        key=key_text,
+        payload=payload,
+        payload_encoding=encoding,
+        payload_bytes=len(raw or b""),
+        error=str(error),
+        received_at=received_at,
+    )
+
+
+def register_faust_codec() -> None:
+    """Register ``orjson`` as a Faust codec: models and dicts in, JSON bytes out."""
+    from faust.serializers import codecs
+
+    class OrjsonCodec(codecs.Codec):
+        def _dumps(self, obj: Any) -> bytes:
+            return encode(obj)
+
+        def _loads(self, s: bytes) -> Any:
+            return orjson.loads(s)
+
+    codecs.register("orjson", OrjsonCodec())

@@ -1,0 +1,1 @@
+"""Streams: settings, topics, the Faust app, the embedded runtime and the CLI."""
