@@ -55,6 +55,8 @@ class BiddingPolicy(BaseModel):
 
     value_per_click_share: float = Field(0.6, gt=0, le=1, description="Share of max_cpc a click is worth to us.")
     shading: float = Field(0.85, gt=0, le=1, description="First-price bid shading factor.")
+    max_candidates: int = Field(8, ge=1, le=64, description="Campaigns scored per ad slot.")
+    currency: str = Field("USD", pattern=r"^[A-Z]{3}$", description="Currency of bids when no campaign bids.")
 
 
 class PricingPolicy(BaseModel):

@@ -1,0 +1,1 @@
+"""Ad bidding: candidate campaigns, click probability → bid, budget and floor guards."""

@@ -1,0 +1,1 @@
+"""Fraud: chargeback risk → allow / review / block, with reasons."""

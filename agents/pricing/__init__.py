@@ -1,0 +1,1 @@
+"""Pricing: the margin-maximising price within guardrails."""

@@ -1,0 +1,179 @@
+"""The shared, batched async gRPC client of Triton, with deadlines and a circuit breaker per model.
+
+Agents hand it one feature matrix per model per micro-batch; it sends one request
+(split only above the served ``max_batch_size``), and turns every timeout, server
+error or open breaker into :class:`ScoringUnavailable` so a fallback can decide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import tritonclient.grpc.aio as grpcclient
+from tritonclient.utils import InferenceServerException
+
+from agents.breaker import CircuitBreaker
+from agents.features import FEATURES_TENSOR, PROBA_TENSOR
+from schemas.errors import StreamdecideError
+from schemas.reasons import Reason
+from streams.settings import TritonClientSettings
+
+log = logging.getLogger("streamdecide.scoring")
+
+
+class ScoringUnavailable(StreamdecideError):
+    """The model could not answer; ``reason`` says why (a :class:`Reason` code)."""
+
+    def __init__(self, model: str, reason: Reason, detail: str = "") -> None:
+        super().__init__(f"{model}: {reason.value} {detail}".strip())
+        self.model = model
+        self.reason = reason
+
+
+class ModelContractError(StreamdecideError):
+    """The served model does not match what the agents send (name, shape or batch size)."""
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Probabilities for each row, and which model version produced them (``"ctr:1"``)."""
+
+    proba: np.ndarray
+    model_version: str
+
+
+@dataclass
+class ScorerStats:
+    """Counters for benchmarks, the demo summary and metrics."""
+
+    requests: int = 0
+    rows: int = 0
+    failures: int = 0
+    by_model: dict[str, int] = field(default_factory=dict)
+
+
+def _reason_for(exc: InferenceServerException) -> Reason:
+    status = str(exc.status() or "")
+    if "DEADLINE_EXCEEDED" in status:
+        return Reason.TRITON_TIMEOUT
+    return Reason.TRITON_UNAVAILABLE
+
+
+class TritonScorer:
+    """One gRPC channel to Triton shared by all agents of a worker."""
+
+    def __init__(
+        self, url: str, settings: TritonClientSettings, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.url = url
+        self.settings = settings
+        self._clock = clock
+        self._client: grpcclient.InferenceServerClient | None = None
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._max_batch: dict[str, int] = {}
+        self._logged_down: set[str] = set()
+        self.stats = ScorerStats()
+
+    @property
+    def client(self) -> grpcclient.InferenceServerClient:
+        """The gRPC aio client, created on first use inside the running event loop."""
+        if self._client is None:
+            self._client = grpcclient.InferenceServerClient(self.url)
+        return self._client
+
+    async def close(self) -> None:
+        """Close the channel."""
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    def breaker(self, model: str) -> CircuitBreaker:
+        """The circuit breaker of one model."""
+        if model not in self._breakers:
+            self._breakers[model] = CircuitBreaker(self.settings.breaker_failures, self.settings.breaker_reset_s)
+        return self._breakers[model]
+
+    async def check_contract(self, widths: dict[str, int], timeout_s: float = 60.0) -> dict[str, int]:
+        """Wait until each model is ready and check its tensors against ``widths``.
+
+        Returns the served ``max_batch_size`` per model; raises
+        :class:`ModelContractError` stating both values on a mismatch.
+        """
+        deadline = self._clock() + timeout_s
+        for model, width in widths.items():
+            while not await self._model_ready(model):
+                if self._clock() > deadline:
+                    raise ModelContractError(f"{model}: not ready on Triton at {self.url} after {timeout_s:.0f}s")
+                await asyncio.sleep(0.5)
+            config = (await self.client.get_model_config(model, as_json=True))["config"]
+            inputs = {i["name"]: [int(d) for d in i.get("dims", [])] for i in config.get("input", [])}
+            outputs = {o["name"] for o in config.get("output", [])}
+            if inputs.get(FEATURES_TENSOR) != [width]:
+                raise ModelContractError(
+                    f"{model}: served input {FEATURES_TENSOR} dims={inputs.get(FEATURES_TENSOR)} != expected [{width}]"
+                )
+            if PROBA_TENSOR not in outputs:
+                raise ModelContractError(f"{model}: served outputs {sorted(outputs)} lack {PROBA_TENSOR}")
+            served = int(config.get("max_batch_size", 0))
+            if served < 1:
+                raise ModelContractError(f"{model}: served max_batch_size={served}, expected a batched model (>= 1)")
+            self._max_batch[model] = served
+        return dict(self._max_batch)
+
+    async def _model_ready(self, model: str) -> bool:
+        try:
+            return bool(await self.client.is_model_ready(model))
+        except InferenceServerException:
+            return False
+
+    async def score(self, model: str, features: np.ndarray) -> Scores:
+        """Probabilities for every row of ``features`` from one batched request.
+
+        Raises
+        ------
+        ScoringUnavailable
+            When the breaker is open, the deadline passes or Triton fails.
+        """
+        breaker = self.breaker(model)
+        if not breaker.allow(self._clock()):
+            raise ScoringUnavailable(model, Reason.CIRCUIT_OPEN)
+        rows = np.ascontiguousarray(features, dtype=np.float32)
+        limit = self._max_batch.get(model) or len(rows) or 1
+        chunks = [rows[i : i + limit] for i in range(0, len(rows), limit)]
+        try:
+            results = await asyncio.gather(*(self._infer(model, chunk) for chunk in chunks))
+        except InferenceServerException as exc:
+            self._on_failure(model, breaker, exc)
+            raise ScoringUnavailable(model, _reason_for(exc), str(exc.message())[:200]) from None
+        breaker.record_success()
+        if model in self._logged_down:
+            self._logged_down.discard(model)
+            log.warning("triton recovered", extra={"model": model})
+        proba = np.concatenate([p for p, _ in results]).reshape(-1)
+        return Scores(proba=proba, model_version=f"{model}:{results[-1][1]}")
+
+    async def _infer(self, model: str, rows: np.ndarray) -> tuple[np.ndarray, str]:
+        tensor = grpcclient.InferInput(FEATURES_TENSOR, list(rows.shape), "FP32")
+        tensor.set_data_from_numpy(rows)
+        result = await self.client.infer(
+            model,
+            [tensor],
+            outputs=[grpcclient.InferRequestedOutput(PROBA_TENSOR)],
+            client_timeout=self.settings.deadline_s,
+        )
+        self.stats.requests += 1
+        self.stats.rows += len(rows)
+        self.stats.by_model[model] = self.stats.by_model.get(model, 0) + 1
+        return result.as_numpy(PROBA_TENSOR), result.get_response().model_version
+
+    def _on_failure(self, model: str, breaker: CircuitBreaker, exc: InferenceServerException) -> None:
+        self.stats.failures += 1
+        breaker.record_failure(self._clock())
+        if model not in self._logged_down:
+            self._logged_down.add(model)
+            log.error("triton request failed; fallback decides", extra={"model": model, "error": str(exc)[:300]})
