@@ -1,0 +1,82 @@
+"""Ingest agents: decode every input record, dead-letter the bad ones, decide the rest.
+
+One agent per input topic takes micro-batches (``take_events``), so each batch
+costs at most one Triton request per model. A bad message becomes an
+``ops.dlq`` record and the agent goes on; offsets are acknowledged only after
+the batch's decisions were handed to the producer (at-least-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import faust
+
+from agents.context import DecisionContext, Incoming
+from agents.route import decide_batch
+from schemas.codec import dead_letter, decode_event
+from schemas.errors import DecodeError
+from schemas.ops import DlqRecord
+from streams.app import AppTopics
+from streams.topics import DLQ, EVENT_TOPICS
+
+log = logging.getLogger("streamdecide.ingest")
+
+
+def split_batch(
+    events: Sequence[faust.EventT], ctx: DecisionContext
+) -> tuple[list[Incoming], list[DlqRecord]]:
+    """Decode a batch of raw records into events to decide and DLQ records."""
+    good: list[Incoming] = []
+    bad: list[DlqRecord] = []
+    max_bytes = ctx.settings.max_message_bytes
+    for event in events:
+        message = event.message
+        raw = message.value
+        try:
+            decoded = decode_event(raw, message.topic, max_bytes)
+        except DecodeError as exc:
+            bad.append(
+                dead_letter(raw, message.key, message.topic, message.partition, message.offset, exc, ctx.clock())
+            )
+            continue
+        good.append(
+            Incoming(
+                decoded,
+                received_ms=int(message.timestamp * 1000),
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+            )
+        )
+    return good, bad
+
+
+def register_ingest(app: faust.App, topics: AppTopics, ctx: DecisionContext, ready: asyncio.Event) -> list[faust.types.AgentT]:
+    """Register one ingest agent per input topic; they start deciding once ``ready`` is set."""
+    batching = ctx.settings.batching
+    dlq = topics.outputs[DLQ]
+    agents = []
+
+    for name in EVENT_TOPICS:
+
+        async def ingest(stream: faust.StreamT) -> None:
+            await ready.wait()
+            async for events in stream.take_events(batching.max_size, within=batching.window_s):
+                good, bad = split_batch(events, ctx)
+                for record in bad:
+                    log.warning(
+                        "dead-lettered",
+                        extra={"topic": record.source_topic, "partition": record.partition,
+                               "offset": record.offset, "error": record.error[:200]},
+                    )
+                    await dlq.send(key=record.key.encode() if record.key else None, value=record)
+                if not good:
+                    continue
+                for out in await decide_batch(good, ctx):
+                    await topics.outputs[out.topic].send(key=out.key.encode(), value=out.decision)
+
+        agents.append(app.agent(topics.inputs[name], name=f"ingest.{name}")(ingest))
+    return agents

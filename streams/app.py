@@ -1,0 +1,58 @@
+"""Build the Faust app and its topics from settings (nothing else happens here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faust
+
+from schemas.codec import register_faust_codec
+from streams.security import faust_credentials
+from streams.settings import Settings
+from streams.topics import DECISION_TOPICS, DLQ, EVENT_TOPICS, MODEL_EVENTS, DRIFT_ALERTS
+
+SESSION_TIMEOUT_S = 6.0
+HEARTBEAT_S = 0.5
+FETCH_HEADROOM = 4
+
+
+@dataclass(frozen=True)
+class AppTopics:
+    """The Faust topic objects the agents read and write."""
+
+    inputs: dict[str, faust.TopicT]
+    outputs: dict[str, faust.TopicT]
+
+
+def create_app(settings: Settings) -> tuple[faust.App, AppTopics]:
+    """The Faust app for ``settings`` with the contract's topics declared.
+
+    Input topics are raw bytes (ingest decodes them, so bad messages can be
+    dead-lettered); output topics use the ``orjson`` codec.
+    """
+    register_faust_codec()
+    max_bytes = settings.max_message_bytes * FETCH_HEADROOM
+    app = faust.App(
+        settings.app_id,
+        broker=settings.kafka_url,
+        broker_credentials=faust_credentials(settings),
+        store="memory://",
+        topic_replication_factor=settings.topic_replication,
+        topic_partitions=settings.topic_partitions,
+        web_enabled=False,
+        broker_session_timeout=SESSION_TIMEOUT_S,
+        broker_heartbeat_interval=HEARTBEAT_S,
+        producer_max_request_size=max_bytes,
+        consumer_max_fetch_size=max_bytes,
+        consumer_auto_offset_reset="earliest",
+        autodiscover=False,
+    )
+    inputs = {
+        name: app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+        for name in EVENT_TOPICS
+    }
+    outputs = {
+        name: app.topic(name, key_serializer="raw", value_serializer="orjson")
+        for name in (*DECISION_TOPICS, DLQ, DRIFT_ALERTS, MODEL_EVENTS)
+    }
+    return app, AppTopics(inputs=inputs, outputs=outputs)

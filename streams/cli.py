@@ -1,0 +1,285 @@
+"""The ``streamdecide`` command line: the one place that builds :class:`Settings`.
+
+Bad arguments and expected failures print one readable line and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from pydantic import ValidationError
+
+from schemas.errors import StreamdecideError
+from streams.settings import Settings
+from streams.topics import ALL_TOPICS, EVENT_TOPICS
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+MODELS = ("ctr", "conversion", "fraud")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line: ``streamdecide: error: ...``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def positive(kind: type[float] | type[int]) -> Callable[[str], float | int]:
+    """argparse type: a positive number of ``kind``."""
+
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
+        return value
+
+    return parse
+
+
+def build_parser() -> OneLineParser:
+    """All verbs of the contract (DESIGN.md §2)."""
+    parser = OneLineParser(prog="streamdecide", description="Real-time ad-bid, price and fraud decisions.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    sub.add_parser("up", help="the whole service in the foreground (embedded broker/Triton unless configured)")
+    demo = sub.add_parser("demo", help="up + synthetic traffic + live view; JSON summary as the last line")
+    demo.add_argument("--duration", type=positive(float), default=None, help="seconds of traffic, then stop")
+    demo.add_argument("--rate", type=positive(float), default=200.0, help="events per second (default 200)")
+    demo.add_argument("--seed", type=int, default=None, help="generator seed (default: settings.seed)")
+    sub.add_parser("broker", help="the embedded Kafka-protocol broker alone (foreground)")
+    sub.add_parser("triton", help="the embedded tritonserver alone (foreground)")
+    sub.add_parser("worker", help="the Faust worker against the configured broker and Triton")
+    produce = sub.add_parser("produce", help="publish synthetic traffic or a JSONL file")
+    source = produce.add_mutually_exclusive_group(required=True)
+    source.add_argument("--synthetic", action="store_true", help="seeded synthetic traffic")
+    source.add_argument("--file", type=Path, help="JSONL file, one message per line")
+    produce.add_argument("--topic", choices=EVENT_TOPICS + ("catalog.products", "catalog.campaigns"))
+    produce.add_argument("--rate", type=positive(float), default=200.0)
+    produce.add_argument("--duration", type=positive(float), default=None)
+    produce.add_argument("--scenario", default=None)
+    produce.add_argument("--seed", type=int, default=None)
+    tail = sub.add_parser("tail", help="print messages of a topic as they arrive")
+    tail.add_argument("topic", choices=ALL_TOPICS, metavar="TOPIC")
+    tail.add_argument("--json", action="store_true", help="raw JSON lines")
+    tail.add_argument("--from-beginning", action="store_true")
+    tail.add_argument("--limit", type=positive(int), default=None, help="stop after N messages")
+    train = sub.add_parser("train", help="train models into the model repository")
+    train.add_argument("model", nargs="?", choices=MODELS)
+    train.add_argument("--if-missing", action="store_true", help="skip models that already have a version")
+    sub.add_parser("models", help="model versions and their held-out metrics")
+    return parser
+
+
+def _until_signal() -> None:
+    """Block until SIGINT or SIGTERM."""
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+
+
+def _stop_on_sigterm() -> None:
+    """Turn SIGTERM into KeyboardInterrupt so ``finally`` blocks stop the children."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.runtime import Stack
+
+    stack = Stack(settings)
+    _stop_on_sigterm()
+    try:
+        effective = stack.start()
+        print(f"streamdecide up: kafka={effective.kafka_bootstrap} triton={effective.triton_url} "
+              f"logs={stack.logs} (Ctrl-C to stop)", flush=True)
+        _until_signal()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from schemas.codec import encode
+    from streams.demo import run_demo
+    from streams.runtime import Stack
+
+    stack = Stack(settings)
+    _stop_on_sigterm()
+    try:
+        effective = stack.start()
+        print(f"stack up: kafka={effective.kafka_bootstrap} triton={effective.triton_url} logs={stack.logs}", flush=True)
+        summary = asyncio.run(
+            run_demo(effective, duration_s=args.duration, rate_eps=args.rate,
+                     seed=settings.seed if args.seed is None else args.seed, emit=lambda s: print(s, flush=True))
+        )
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stack.stop()
+    print(encode(summary).decode(), flush=True)
+    return 0
+
+
+def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.embedded.broker import EmbeddedBroker
+
+    broker = EmbeddedBroker()
+    _stop_on_sigterm()
+    try:
+        broker.start(settings.broker_port, settings.data_dir / "logs" / "broker.log")
+        print(f"broker ready on {broker.bootstrap} (Ctrl-C to stop)", flush=True)
+        _until_signal()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        broker.stop()
+    return 0
+
+
+def cmd_triton(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.embedded.triton import EmbeddedTriton
+    from streams.runtime import served_models
+
+    triton = EmbeddedTriton()
+    repository = settings.repository_dir.resolve()
+    _stop_on_sigterm()
+    try:
+        triton.start(repository, served_models(repository), settings.triton_http_port, settings.triton_grpc_port,
+                     settings.triton_metrics_port, settings.data_dir / "logs" / "triton.log", settings.data_dir.resolve())
+        print(f"triton ready: grpc {triton.grpc_url}, http {triton.http_url} (Ctrl-C to stop)", flush=True)
+        _until_signal()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        triton.stop()
+    return 0
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.worker import run_worker
+
+    missing = [n for n, v in (("KAFKA_BOOTSTRAP", settings.kafka_bootstrap), ("TRITON_URL", settings.triton_url)) if not v]
+    if missing:
+        raise StreamdecideError(
+            f"worker needs STREAMDECIDE_{' and STREAMDECIDE_'.join(missing)} (or use `streamdecide up`)"
+        )
+    run_worker(settings)
+    return 0
+
+
+def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
+    from schemas.codec import encode
+    from streams.admin import ensure_topics, kafka_client_kwargs
+    from streams.synthetic.produce import produce_file, produce_synthetic
+    from streams.topics import topic_specs
+
+    if not settings.kafka_bootstrap:
+        raise StreamdecideError("produce needs STREAMDECIDE_KAFKA_BOOTSTRAP (the broker to publish to)")
+    kwargs = kafka_client_kwargs(settings)
+
+    async def run() -> object:
+        await ensure_topics(settings.kafka_bootstrap or "", topic_specs(settings.topic_partitions),
+                            replication_factor=settings.topic_replication, **kwargs)
+        if args.file is not None:
+            if not args.topic:
+                raise StreamdecideError("produce --file needs --topic")
+            return {"sent": await produce_file(settings.kafka_bootstrap or "", args.file, args.topic, kwargs)}
+        return await produce_synthetic(
+            settings.kafka_bootstrap or "", rate_eps=args.rate, duration_s=args.duration, max_events=None,
+            seed=settings.seed if args.seed is None else args.seed, scenario=args.scenario, client_kwargs=kwargs,
+        )
+
+    _stop_on_sigterm()
+    try:
+        print(encode(asyncio.run(run())).decode(), flush=True)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_tail(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.admin import kafka_client_kwargs
+    from streams.consume import follow
+    from streams.tail import render
+
+    if not settings.kafka_bootstrap:
+        raise StreamdecideError("tail needs STREAMDECIDE_KAFKA_BOOTSTRAP")
+
+    async def run() -> None:
+        seen = 0
+        async for record in follow(settings.kafka_bootstrap or "", [args.topic], from_beginning=args.from_beginning,
+                                   client_kwargs=kafka_client_kwargs(settings)):
+            print(render(record.topic, record.value, as_json=args.json), flush=True)
+            seen += 1
+            if args.limit is not None and seen >= args.limit:
+                return
+
+    _stop_on_sigterm()
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
+    from triton_models.cli import train
+
+    cards = train(settings, [args.model] if args.model else None, if_missing=args.if_missing)
+    for card in cards:
+        print(f"trained {card.model} v{card.version}: {card.summary()}", flush=True)
+    return 0
+
+
+def cmd_models(settings: Settings, args: argparse.Namespace) -> int:
+    from triton_models.cli import describe
+
+    rows = describe(settings)
+    if not rows:
+        print(f"no models in {settings.repository_dir}: run `streamdecide train`")
+        return 0
+    for row in rows:
+        print("  ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+    return 0
+
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "up": cmd_up, "demo": cmd_demo, "broker": cmd_broker, "triton": cmd_triton, "worker": cmd_worker,
+    "produce": cmd_produce, "tail": cmd_tail, "train": cmd_train, "models": cmd_models,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``streamdecide`` console script."""
+    from streams.logs import setup_logging
+
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        field = "_".join(str(p) for p in first["loc"]).upper()
+        print(f"streamdecide: error: setting STREAMDECIDE_{field}: {first['msg']}", file=sys.stderr)
+        return EXIT_USAGE
+    setup_logging(settings.log_level)
+    try:
+        return COMMANDS[args.command](settings, args)
+    except StreamdecideError as exc:
+        print(f"streamdecide: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
