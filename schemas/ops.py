@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from schemas.common import Record
 
 
 class DlqRecord(Record):
     """An input message that could not be decoded or validated, kept whole for replay."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", str_max_length=None)
 
     source_topic: str
     partition: int

@@ -1,0 +1,104 @@
+"""Helpers to run the real worker against a real broker and Triton, and to collect what it writes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from schemas.codec import encode, loads
+from streams.admin import ensure_topics
+from streams.consume import follow
+from streams.embedded.process import ChildProcess
+from streams.topics import FRAUD, ORDERS, topic_specs
+
+PARTITIONS = 2
+WARMUP_TIMEOUT_S = 120.0
+MAX_REQUEST_BYTES = 8_000_000
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+async def create_topics(bootstrap: str) -> None:
+    await ensure_topics(bootstrap, topic_specs(PARTITIONS))
+
+
+async def send(bootstrap: str, messages: Iterable[tuple[str, bytes | None, bytes | None]]) -> None:
+    """Publish ``(topic, key, raw value)`` triples in order and wait for every ack."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=MAX_REQUEST_BYTES, linger_ms=2)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value, key=key) for topic, key, value in messages]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+def as_message(topic: str, event: dict[str, Any]) -> tuple[str, bytes, bytes]:
+    key = event.get("user_id") or event.get("product_id") or event.get("campaign_id")
+    return topic, str(key).encode(), encode(event)
+
+
+Records = list[tuple[str, dict[str, Any]]]
+
+
+async def collect(bootstrap: str, topics: list[str], done: Callable[[Records], bool], timeout_s: float) -> Records:
+    """Read ``topics`` from the beginning until ``done(records)`` holds (or the timeout passes)."""
+    out: Records = []
+
+    async def read() -> None:
+        async for record in follow(bootstrap, topics, from_beginning=True, max_message_bytes=MAX_REQUEST_BYTES):
+            out.append((record.topic, loads(record.value)))
+            if done(out):
+                return
+
+    try:
+        await asyncio.wait_for(read(), timeout_s)
+    except TimeoutError:
+        pass
+    return out
+
+
+def start_worker(bootstrap: str, triton_url: str, data_dir: Path, **settings: str) -> ChildProcess:
+    """``streamdecide worker`` as a child process with a fresh consumer group."""
+    env = dict(os.environ)
+    env.update(
+        STREAMDECIDE_KAFKA_BOOTSTRAP=bootstrap,
+        STREAMDECIDE_TRITON_URL=triton_url,
+        STREAMDECIDE_DATA_DIR=str(data_dir),
+        STREAMDECIDE_APP_ID=f"sd-test-{uuid.uuid4().hex[:8]}",
+        STREAMDECIDE_TOPIC_PARTITIONS=str(PARTITIONS),
+        STREAMDECIDE_LOG_LEVEL="info",
+    )
+    env.update({f"STREAMDECIDE_{k.upper()}": v for k, v in settings.items()})
+    return ChildProcess("worker", [sys.executable, "-m", "streams.cli", "worker"], data_dir / "worker.log", env=env).start()
+
+
+async def wait_until_deciding(bootstrap: str, worker: ChildProcess) -> None:
+    """Send a probe order and wait for its fraud decision (the worker joined and is deciding)."""
+    probe = f"probe-{uuid.uuid4().hex[:8]}"
+    order = {
+        "kind": "order", "event_id": probe, "ts": now_iso(), "user_id": "probe", "channel": "web", "order_id": probe,
+        "items": [{"product_id": "x", "quantity": 1, "unit_price": 1}], "amount": 1, "currency": "USD",
+        "payment": {"method": "card", "card_hash": "h"},
+    }
+    await send(bootstrap, [as_message(ORDERS, order)])
+
+    async def seen() -> None:
+        async for record in follow(bootstrap, [FRAUD], from_beginning=True):
+            if loads(record.value)["event_id"] == probe:
+                return
+
+    try:
+        await asyncio.wait_for(seen(), WARMUP_TIMEOUT_S)
+    except TimeoutError:
+        raise AssertionError(f"worker never decided the probe:\n{worker.log_tail()}") from None

@@ -1,0 +1,144 @@
+"""Events in, exactly the promised decisions out, through a real tansu broker, the real worker and real Triton."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from schemas.decisions import decision_id_for
+from streams.embedded.triton import EmbeddedTriton
+from streams.topics import BIDS, CAMPAIGNS, CLICKS, DLQ, FRAUD, ORDERS, PRICES, PRODUCTS, SEARCHES
+from tests.integration.conftest import start_broker
+from tests.integration.pipeline import (
+    as_message,
+    collect,
+    create_topics,
+    now_iso,
+    send,
+    start_worker,
+    wait_until_deciding,
+)
+
+pytestmark = pytest.mark.integration
+
+PRODUCT = {"product_id": "p-case", "title": "Phone case", "category": "electronics", "currency": "USD",
+           "list_price": 20.0, "unit_cost": 8.0, "min_price": 15.0, "max_price": 26.0, "stock": 40}
+CAMPAIGN = {"campaign_id": "c-elec", "ad_id": "ad-elec", "category": "electronics", "locales": [],
+            "max_cpc": 1.2, "daily_budget": 500.0, "currency": "USD"}
+
+
+def event(kind: str, event_id: str, **fields: Any) -> dict[str, Any]:
+    return {"kind": kind, "event_id": event_id, "ts": now_iso(), "user_id": f"u-{event_id}", "channel": "web",
+            "locale": "en-US", **fields}
+
+
+ORDER_FIELDS = {"order_id": "o-1", "items": [{"product_id": "p-case", "quantity": 1, "unit_price": 20.0}],
+                "amount": 20.0, "currency": "USD", "payment": {"method": "card", "card_hash": "ab"}}
+
+
+def valid_events() -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (CLICKS, event("product_view", "pv-slot", product_id="p-case", ad_slot={"slot_id": "s1", "floor_cpm": 0.01})),
+        (CLICKS, event("product_view", "pv-plain", product_id="p-case")),
+        (CLICKS, event("product_view", "pv-unknown", product_id="p-missing")),
+        (CLICKS, event("page_view", "page-slot", page="/", ad_slot={"slot_id": "s2", "floor_cpm": 999.0})),
+        (CLICKS, event("page_view", "page-plain", page="/deals")),
+        (CLICKS, event("add_to_cart", "cart-1", product_id="p-case", quantity=1, price=20.0)),
+        (CLICKS, event("ad_impression", "imp-1", decision_id="bid-x", campaign_id="c-elec", clearing_cpm=1.0)),
+        (SEARCHES, event("search", "search-slot", query="手机壳", locale="zh-CN", ad_slot={"slot_id": "s3"})),
+        (SEARCHES, event("search", "search-plain", query="funda para móvil", locale="es-ES")),
+        (ORDERS, event("order", "order-1", **ORDER_FIELDS)),
+        (ORDERS, event("chargeback", "cb-1", order_id="o-0")),
+    ]
+
+
+EXPECTED = {
+    BIDS: {"pv-slot", "page-slot", "search-slot"},
+    PRICES: {"pv-slot", "pv-plain"},
+    FRAUD: {"order-1"},
+}
+
+MALFORMED: list[tuple[str, bytes, str]] = [
+    (CLICKS, b'{"kind": "page_view", "event_id": ', "invalid_json"),
+    (CLICKS, orjson.dumps(event("add_to_cart", "bad-type", product_id="p", quantity="two", price=1)), "validation_error"),
+    (ORDERS, orjson.dumps({"kind": "order", "event_id": "bad-missing", "ts": "2026-01-01T00:00:00Z"}), "validation_error"),
+    (SEARCHES, orjson.dumps(event("teleport", "bad-kind")), "unknown_kind"),
+    (CLICKS, orjson.dumps(event("page_view", "bad-huge", page="x" * 2_000_000)), "too_large"),
+    (ORDERS, b'{"kind": "refund", "order_id": "\xff\xfe"}', "invalid_utf8"),
+]
+
+
+@pytest.fixture(scope="module")
+def pipeline(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, triton: EmbeddedTriton) -> str:
+    """A fresh broker with catalog loaded and a worker deciding against the session's Triton."""
+    bootstrap = start_broker(request, tmp_path_factory)
+    asyncio.run(create_topics(bootstrap))
+    asyncio.run(send(bootstrap, [as_message(PRODUCTS, PRODUCT), as_message(CAMPAIGNS, CAMPAIGN)]))
+    worker = start_worker(bootstrap, triton.grpc_url, tmp_path_factory.mktemp("worker"))
+    request.addfinalizer(worker.stop)
+    asyncio.run(wait_until_deciding(bootstrap, worker))
+    return bootstrap
+
+
+def test_exactly_the_promised_decisions_and_every_bad_message_in_dlq(pipeline: str) -> None:
+    good = [as_message(topic, e) for topic, e in valid_events()]
+    bad = [(topic, b"u-bad", raw) for topic, raw, _ in MALFORMED]
+    interleaved = [m for pair in zip(good, bad + [None] * len(good)) for m in pair if m is not None]
+    asyncio.run(send(pipeline, interleaved))
+    want = sum(len(ids) for ids in EXPECTED.values()) + len(MALFORMED) + 1  # +1: the probe's fraud decision
+    records = asyncio.run(collect(pipeline, [BIDS, PRICES, FRAUD, DLQ], lambda out: len(out) >= want, timeout_s=60))
+    by_topic: dict[str, list[dict[str, Any]]] = {}
+    for topic, value in records:
+        if not str(value.get("event_id", "")).startswith("probe-"):
+            by_topic.setdefault(topic, []).append(value)
+
+    for topic, ids in EXPECTED.items():
+        got = [d["event_id"] for d in by_topic.get(topic, [])]
+        assert sorted(got) == sorted(ids), f"{topic}: got {got}"
+        for d in by_topic[topic]:
+            assert d["decision_id"] == decision_id_for(d["event_id"], {BIDS: "bid", PRICES: "price", FRAUD: "fraud"}[topic])
+            assert d["degraded"] is False and d["model_version"].split(":")[0] in ("ctr", "conversion", "fraud")
+
+    for price in by_topic[PRICES]:
+        assert PRODUCT["min_price"] <= price["price"] <= PRODUCT["max_price"]
+    bids = {d["event_id"]: d for d in by_topic[BIDS]}
+    for bid in bids.values():
+        assert bid["bid_cpm"] == 0 or bid["bid_cpm"] <= 1000 * bid["p_ctr"] * CAMPAIGN["max_cpc"] + 1e-9
+    assert bids["page-slot"]["bid_cpm"] == 0 and "below_floor" in bids["page-slot"]["reasons"]
+    assert by_topic[FRAUD][0]["action"] in ("allow", "review", "block")
+
+    dlq = by_topic.get(DLQ, [])
+    reasons = Counter(d["error"].split(":")[0] for d in dlq)
+    assert reasons == Counter(reason for _, _, reason in MALFORMED), dlq
+    huge = next(d for d in dlq if d["error"].startswith("too_large"))
+    assert huge["payload_bytes"] > 2_000_000 and len(huge["payload"]) == huge["payload_bytes"]
+    assert all(d["source_topic"] in (CLICKS, SEARCHES, ORDERS) and d["offset"] >= 0 for d in dlq)
+
+
+def test_redelivered_events_get_the_same_decision_ids(pipeline: str) -> None:
+    messages = [
+        as_message(CLICKS, event("product_view", "rd-pv", product_id="p-case", ad_slot={"slot_id": "s9"})),
+        as_message(ORDERS, event("order", "rd-order", **ORDER_FIELDS)),
+    ]
+    asyncio.run(send(pipeline, messages))
+    asyncio.run(send(pipeline, messages))
+    ids = {decision_id_for("rd-pv", "bid"), decision_id_for("rd-pv", "price"), decision_id_for("rd-order", "fraud")}
+
+    def twice_each(records: list[tuple[str, dict[str, Any]]]) -> bool:
+        seen = Counter(v["decision_id"] for _, v in records)
+        return all(seen[i] >= 2 for i in ids)
+
+    records = asyncio.run(collect(pipeline, [BIDS, PRICES, FRAUD], twice_each, timeout_s=60))
+    mine = [v for _, v in records if v["decision_id"] in ids]
+    assert Counter(v["decision_id"] for v in mine) == Counter({i: 2 for i in ids})
+    for decision_id in ids:
+        first, second = (v for v in mine if v["decision_id"] == decision_id)
+        volatile = {"decided_at", "latency_ms"}
+        assert {k: v for k, v in first.items() if k not in volatile} == {
+            k: v for k, v in second.items() if k not in volatile
+        }
