@@ -20,6 +20,7 @@ log = logging.getLogger("streamdecide.catalog")
 
 POLL_MS = 200
 MAX_RECORDS = 2000
+FETCH_WAIT_MS = 100
 
 
 async def follow_catalog(
@@ -35,7 +36,8 @@ async def follow_catalog(
     start, then keeps applying updates until cancelled.
     """
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **client_kwargs
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=FETCH_WAIT_MS,
+        **client_kwargs,
     )
     await consumer.start()
     try:

@@ -157,7 +157,7 @@ def fraud_features(
     shipping_country: str | None,
     country: str | None,
 ) -> list[float]:
-    """Chargeback-risk features of one order.
+    """Chargeback-risk features of one order (``n_items`` = number of order lines).
 
     Examples
     --------

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import faust
 
 from schemas.codec import register_faust_codec
+from streams.fetch_wait import set_fetch_max_wait
 from streams.security import faust_credentials
 from streams.settings import Settings
 from streams.topics import DECISION_TOPICS, DLQ, EVENT_TOPICS, MODEL_EVENTS, DRIFT_ALERTS
@@ -31,6 +32,7 @@ def create_app(settings: Settings) -> tuple[faust.App, AppTopics]:
     dead-lettered); output topics use the ``orjson`` codec.
     """
     register_faust_codec()
+    set_fetch_max_wait(settings.fetch_max_wait_ms)
     max_bytes = settings.max_message_bytes * FETCH_HEADROOM
     app = faust.App(
         settings.app_id,

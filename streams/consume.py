@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 POLL_MS = 200
 MAX_RECORDS = 5000
+FETCH_WAIT_MS = 50
 
 
 async def follow(
@@ -32,6 +33,7 @@ async def follow(
         enable_auto_commit=False,
         max_partition_fetch_bytes=max_message_bytes,
         fetch_max_bytes=max_message_bytes * 2,
+        fetch_max_wait_ms=FETCH_WAIT_MS,
         **(client_kwargs or {}),
     )
     await consumer.start()

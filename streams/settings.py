@@ -104,6 +104,7 @@ class Settings(BaseSettings):
     app_id: str = Field("streamdecide", description="Faust app id = consumer group of the worker.")
     topic_partitions: int = Field(4, ge=1, le=256)
     topic_replication: int = Field(1, ge=1)
+    fetch_max_wait_ms: int = Field(20, ge=1, le=5000, description="Worker consumer's longest fetch wait.")
     max_message_bytes: int = Field(1_000_000, ge=1024, description="Larger input messages go to ops.dlq.")
     model_repository: Path | None = Field(None, description="Triton model repository; default DATA_DIR/model_repository.")
     seed: int = 7

@@ -12,10 +12,25 @@ from agents.features import N_CTR_FEATURES, ctr_features
 from agents.scenes import scene_of
 from agents.scoring import ScoringUnavailable
 from schemas.catalog import Campaign
+from schemas.common import CATEGORIES
 from schemas.decisions import BidDecision, decision_id_for
 from schemas.reasons import Reason
 
 MODEL = "ctr"
+
+
+def category_of_page(page: str) -> str | None:
+    """The category of a category page (``/c/<category>``), else None.
+
+    Examples
+    --------
+    >>> category_of_page("/c/toys"), category_of_page("/c/toys/lego"), category_of_page("/home")
+    ('toys', 'toys', None)
+    """
+    parts = page.strip("/").split("/")
+    if len(parts) >= 2 and parts[0] == "c" and parts[1] in CATEGORIES:
+        return parts[1]
+    return None
 
 
 def context_category(incoming: Incoming, ctx: DecisionContext) -> str | None:
@@ -24,6 +39,8 @@ def context_category(incoming: Incoming, ctx: DecisionContext) -> str | None:
     if event.kind == "product_view":
         product = ctx.catalog.products.get(event.product_id)
         return product.category if product else None
+    if event.kind == "page_view":
+        return category_of_page(event.page)
     return None
 
 

@@ -138,7 +138,17 @@ def test_redelivered_events_get_the_same_decision_ids(pipeline: str) -> None:
     assert Counter(v["decision_id"] for v in mine) == Counter({i: 2 for i in ids})
     for decision_id in ids:
         first, second = (v for v in mine if v["decision_id"] == decision_id)
-        volatile = {"decided_at", "latency_ms"}
-        assert {k: v for k, v in first.items() if k not in volatile} == {
-            k: v for k, v in second.items() if k not in volatile
-        }
+        assert same_decision(first, second), (first, second)
+
+
+def same_decision(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Equal but for timing, and for model scores within float noise (batch composition changes the sums)."""
+    volatile = {"decided_at", "latency_ms"}
+    for key in (a.keys() | b.keys()) - volatile:
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, float) and isinstance(y, float):
+            if x != pytest.approx(y, rel=1e-4, abs=1e-6):
+                return False
+        elif x != y:
+            return False
+    return True

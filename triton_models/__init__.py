@@ -1,0 +1,1 @@
+"""Training, evaluation and export of the models served by Triton (``ctr``, ``conversion``, ``fraud``)."""
