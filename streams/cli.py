@@ -77,6 +77,11 @@ def build_parser() -> OneLineParser:
     train.add_argument("model", nargs="?", choices=MODELS)
     train.add_argument("--if-missing", action="store_true", help="skip models that already have a version")
     sub.add_parser("models", help="model versions and their held-out metrics")
+    bench = sub.add_parser("bench", help="passthrough vs decision path throughput, latency, Triton batching")
+    bench.add_argument("--events", type=positive(int), default=20_000, help="events per saturation phase")
+    bench.add_argument("--latency-seconds", type=positive(float), default=20.0, help="length of the latency phase")
+    bench.add_argument("--fraction", type=positive(float), default=0.5, help="latency-phase rate / saturation")
+    bench.add_argument("--seed", type=int, default=None)
     return parser
 
 
@@ -255,9 +260,23 @@ def cmd_models(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
+    from schemas.codec import encode
+    from streams.bench import run_bench
+
+    if args.fraction > 1:
+        raise StreamdecideError(f"--fraction {args.fraction} must be <= 1 (a share of the saturation rate)")
+    _stop_on_sigterm()
+    result = run_bench(settings, n_events=args.events, latency_s=args.latency_seconds, fraction=args.fraction,
+                       seed=settings.seed if args.seed is None else args.seed,
+                       emit=lambda s: print(s, file=sys.stderr, flush=True))
+    print(encode(result).decode(), flush=True)
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "up": cmd_up, "demo": cmd_demo, "broker": cmd_broker, "triton": cmd_triton, "worker": cmd_worker,
-    "produce": cmd_produce, "tail": cmd_tail, "train": cmd_train, "models": cmd_models,
+    "produce": cmd_produce, "tail": cmd_tail, "train": cmd_train, "models": cmd_models, "bench": cmd_bench,
 }
 
 

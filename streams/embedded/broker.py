@@ -128,6 +128,11 @@ class EmbeddedBroker:
         return f"{LOCALHOST}:{self._port}"
 
     @property
+    def pid(self) -> int | None:
+        """PID of the broker process (``None`` before :meth:`start`)."""
+        return self._child.pid if self._child is not None else None
+
+    @property
     def running(self) -> bool:
         """Whether the broker process is alive."""
         return self._child is not None and self._child.alive

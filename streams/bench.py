@@ -1,0 +1,257 @@
+"""``streamdecide bench``: bare passthrough vs the full decision path on the same events, in one run.
+
+Phases, on the embedded broker and Triton (fixed seed):
+1. preload ``events`` synthetic events (plus the catalog) into the input topics;
+2. saturation of a bare Faust passthrough worker (consume → produce the same bytes);
+3. saturation of the decision worker on the same records (fresh consumer group),
+   with Triton's own request counters read before and after;
+4. event→decision latency with the decision worker fed at ``fraction`` of the
+   slower saturation rate, paced in real time.
+Throughput is measured on the output records' timestamps, first to last, so
+consumer-group joins do not count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+import time
+import urllib.request
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from aiokafka import AIOKafkaProducer
+
+from schemas.codec import decode_event, encode, loads
+from streams.admin import ensure_topics, kafka_client_kwargs
+from streams.consume import follow
+from streams.embedded.process import ChildProcess
+from streams.passthrough import PASSTHROUGH_TOPIC
+from streams.procstat import tree_stat
+from streams.runtime import Stack, child_env
+from streams.settings import Settings
+from streams.synthetic.traffic import iter_catalog, iter_events
+from streams.synthetic.world import World
+from streams.topics import DECISION_TOPICS, PRODUCTS, TopicSpec
+
+PRELOAD_RATE_EPS = 1_000.0
+PHASE_TIMEOUT_S = 600.0
+MAX_REQUEST_BYTES = 4_000_000
+TRITON_COUNTERS = ("nv_inference_request_success", "nv_inference_count", "nv_inference_exec_count")
+_METRIC_LINE = re.compile(r'^(\w+)\{model="([^"]+)",version="[^"]*"\} ([0-9.e+]+)$')
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Encoded catalog and events, and how many decisions the events must produce."""
+
+    catalog: list[tuple[str, bytes, bytes]]
+    events: list[tuple[str, bytes, bytes]]
+    expected_decisions: int
+
+
+def build_workload(seed: int, n_events: int, start: datetime) -> tuple[Workload, Iterator[tuple[str, str, dict]]]:
+    """The first ``n_events`` of the world of ``seed`` and the stream that continues after them."""
+    world = World.from_seed(seed)
+    catalog = [(t, k.encode(), encode(v)) for t, k, v in iter_catalog(world)]
+    products = {k.decode() for t, k, _ in catalog if t == PRODUCTS}
+    stream = iter_events(world, start, PRELOAD_RATE_EPS, None)
+    events, expected = [], 0
+    for _ in range(n_events):
+        topic, key, value = next(stream)
+        raw = encode(value)
+        event = decode_event(raw, topic)
+        expected += getattr(event, "ad_slot", None) is not None
+        expected += event.kind == "product_view" and event.product_id in products
+        expected += event.kind == "order"
+        events.append((topic, key.encode(), raw))
+    return Workload(catalog, events, expected), stream
+
+
+async def publish(bootstrap: str, messages: list[tuple[str, bytes, bytes]], kwargs: dict[str, Any]) -> float:
+    """Send ``messages`` as fast as possible; returns messages per second."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_request_size=MAX_REQUEST_BYTES, **kwargs)
+    await producer.start()
+    began = time.monotonic()
+    try:
+        futures = [await producer.send(t, v, key=k) for t, k, v in messages]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return len(messages) / max(time.monotonic() - began, 1e-9)
+
+
+async def wait_outputs(
+    bootstrap: str, topics: list[str], want: int, kwargs: dict[str, Any], keep: Callable[[bytes], bool] | None = None
+) -> list[tuple[int, bytes]]:
+    """Read ``topics`` from the beginning until ``want`` records (``keep``-filtered) arrived."""
+    out: list[tuple[int, bytes]] = []
+
+    async def read() -> None:
+        async for record in follow(bootstrap, topics, from_beginning=True, client_kwargs=kwargs):
+            if keep is None or keep(record.value):
+                out.append((record.timestamp, record.value))
+                if len(out) >= want:
+                    return
+
+    await asyncio.wait_for(read(), PHASE_TIMEOUT_S)
+    return out
+
+
+def rate_of(timestamps_ms: list[int], count: int) -> float:
+    """Records per second between the first and the last output timestamp.
+
+    Examples
+    --------
+    >>> rate_of([1000, 1500, 3000], 3)
+    1.5
+    """
+    span_s = (max(timestamps_ms) - min(timestamps_ms)) / 1000.0
+    return round(count / span_s, 1) if span_s > 0 else float("inf")
+
+
+def triton_counters(metrics_url: str) -> dict[str, float]:
+    """Triton's request/inference/execution counters summed over models, from its /metrics."""
+    text = urllib.request.urlopen(metrics_url, timeout=5).read().decode()
+    totals: Counter[str] = Counter()
+    for line in text.splitlines():
+        match = _METRIC_LINE.match(line)
+        if match and match.group(1) in TRITON_COUNTERS:
+            totals[match.group(1)] += float(match.group(3))
+    return dict(totals)
+
+
+def start_child(settings: Settings, module: str, name: str) -> ChildProcess:
+    """A worker-like child process with its own consumer group."""
+    env = child_env(settings)
+    env["STREAMDECIDE_APP_ID"] = f"bench-{name}-{uuid.uuid4().hex[:6]}"
+    log = settings.data_dir / "logs" / f"bench-{name}.log"
+    return ChildProcess(name, [sys.executable, "-m", module, *([] if module != "streams.cli" else ["worker"])], log,
+                        env=env).start()
+
+
+def stat_of(pid: int | None, children: bool = True) -> dict[str, float] | None:
+    """CPU seconds and peak RSS of a process (tree); None when absent."""
+    stat = tree_stat(pid, children) if pid is not None else None
+    return None if stat is None else {"cpu_s": stat.cpu_s, "peak_rss_mb": stat.peak_rss_mb, "processes": stat.processes}
+
+
+async def latency_phase(
+    bootstrap: str, stream: Iterator[tuple[str, str, dict]], rate_eps: float, seconds: float, kwargs: dict[str, Any]
+) -> list[float]:
+    """Feed fresh events at ``rate_eps`` (real-time ``ts``) and return their decisions' ``latency_ms``."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=1, **kwargs)
+    await producer.start()
+    ids: set[str] = set()
+    began = time.monotonic()
+    sent = 0
+    try:
+        while time.monotonic() - began < seconds:
+            due = int((time.monotonic() - began) * rate_eps)
+            while sent < due:
+                topic, key, value = next(stream)
+                value = {**value, "ts": datetime.now(UTC).isoformat()}
+                ids.add(value["event_id"])
+                await producer.send(topic, encode(value), key=key.encode())
+                sent += 1
+            await asyncio.sleep(0.002)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    latencies: list[float] = []
+
+    async def read() -> None:
+        async for record in follow(bootstrap, list(DECISION_TOPICS), from_beginning=True, client_kwargs=kwargs,
+                                   idle_timeout_s=5.0):
+            decision = loads(record.value)
+            if decision["event_id"] in ids:
+                latencies.append(float(decision["latency_ms"]))
+
+    await asyncio.wait_for(read(), PHASE_TIMEOUT_S)
+    return latencies
+
+
+def run_bench(
+    settings: Settings, *, n_events: int, latency_s: float, fraction: float, seed: int, emit: Callable[[str], None]
+) -> dict[str, Any]:
+    """Run every phase and return the JSON-ready result."""
+    stack = Stack(settings)
+    passthrough: ChildProcess | None = None
+    worker: ChildProcess | None = None
+    try:
+        eff = stack.start(with_worker=False)
+        bootstrap, kwargs = eff.kafka_bootstrap or "", kafka_client_kwargs(eff)
+        asyncio.run(ensure_topics(bootstrap, [TopicSpec(PASSTHROUGH_TOPIC, eff.topic_partitions)], **kwargs))
+        workload, stream = build_workload(seed, n_events, datetime.now(UTC))
+        emit(f"preloading {n_events} events ({workload.expected_decisions} decisions expected)")
+        asyncio.run(publish(bootstrap, workload.catalog, kwargs))
+        produce_eps = asyncio.run(publish(bootstrap, workload.events, kwargs))
+
+        emit("phase 1: bare passthrough")
+        passthrough = start_child(eff, "streams.passthrough", "passthrough")
+        out = asyncio.run(wait_outputs(bootstrap, [PASSTHROUGH_TOPIC], n_events, kwargs))
+        pass_eps = rate_of([ts for ts, _ in out], n_events)
+        pass_stat = stat_of(passthrough.pid)
+        passthrough.stop()
+
+        metrics_url = f"http://127.0.0.1:{eff.triton_metrics_port}/metrics" if stack.triton else None
+        before = triton_counters(metrics_url) if metrics_url else {}
+        emit("phase 2: decision path")
+        worker = start_child(eff, "streams.cli", "worker")
+        decided = asyncio.run(wait_outputs(bootstrap, list(DECISION_TOPICS), workload.expected_decisions, kwargs))
+        decide_eps = rate_of([ts for ts, _ in decided], n_events)
+        after = triton_counters(metrics_url) if metrics_url else {}
+        delta = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in TRITON_COUNTERS}
+
+        target = round(fraction * min(pass_eps, decide_eps), 1)
+        emit(f"phase 3: latency at {target} events/s ({fraction:.0%} of saturation) for {latency_s:g} s")
+        latencies = asyncio.run(latency_phase(bootstrap, stream, target, latency_s, kwargs))
+        result = {
+            "command": "streamdecide bench " + " ".join(sys.argv[2:]),
+            "events": n_events,
+            "decisions_expected": workload.expected_decisions,
+            "decisions_seen": len(decided),
+            "preload_produce_eps": round(produce_eps, 1),
+            "passthrough_eps": pass_eps,
+            "decision_eps": decide_eps,
+            "ratio": round(decide_eps / pass_eps, 3),
+            "latency": {
+                "rate_eps": target,
+                "fraction_of_saturation": fraction,
+                "decisions": len(latencies),
+                "p50_ms": _pct(latencies, 50),
+                "p95_ms": _pct(latencies, 95),
+                "p99_ms": _pct(latencies, 99),
+            },
+            "triton": {
+                "requests_per_1000_events": round(1000 * delta["nv_inference_request_success"] / n_events, 2),
+                "mean_rows_per_request": round(delta["nv_inference_count"] / max(delta["nv_inference_request_success"], 1), 1),
+                "executions_per_1000_events": round(1000 * delta["nv_inference_exec_count"] / n_events, 2),
+            } if metrics_url else None,
+            "processes": {
+                "passthrough_worker": pass_stat,
+                "decision_worker": stat_of(worker.pid),
+                "tritonserver_and_stubs": stat_of(stack.triton.pid) if stack.triton else None,
+                "broker": stat_of(stack.broker.pid) if stack.broker else None,
+                "bench_driver": stat_of(os.getpid(), children=False),
+            },
+            "cores": os.cpu_count(),
+        }
+        return result
+    finally:
+        for child in (worker, passthrough):
+            if child is not None:
+                child.stop()
+        stack.stop()
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 2) if values else None
+

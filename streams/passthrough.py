@@ -1,0 +1,47 @@
+"""The bare-stream baseline of ``streamdecide bench``: consume the input topics, produce the same bytes.
+
+Same Faust settings and micro-batching as the decision worker, nothing else, so
+the ratio of the two is the cost of deciding.
+"""
+
+from __future__ import annotations
+
+import faust
+
+from streams.app import create_app
+from streams.logs import logging_config
+from streams.settings import Settings
+from streams.topics import EVENT_TOPICS
+
+PASSTHROUGH_TOPIC = "bench.passthrough"
+
+
+def build_passthrough(settings: Settings) -> faust.App:
+    """A Faust app forwarding every input record unchanged to :data:`PASSTHROUGH_TOPIC`."""
+    app, topics = create_app(settings)
+    out = app.topic(PASSTHROUGH_TOPIC, key_serializer="raw", value_serializer="raw")
+    batching = settings.batching
+
+    for name in EVENT_TOPICS:
+
+        async def passthrough(stream: faust.StreamT) -> None:
+            async for events in stream.take_events(batching.max_size, within=batching.window_s):
+                for event in events:
+                    await out.send(key=event.message.key, value=event.message.value)
+
+        app.agent(topics.inputs[name], name=f"passthrough.{name}")(passthrough)
+    return app
+
+
+def main() -> None:
+    """Run the passthrough worker until SIGTERM (settings from the environment)."""
+    settings = Settings()
+    worker = faust.Worker(
+        build_passthrough(settings), loglevel=settings.log_level,
+        logging_config=logging_config(settings.log_level), quiet=True,
+    )
+    worker.execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""``streamdecide bench`` runs every phase on the real stack and accounts for every decision (no timing asserts)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streams.bench import run_bench
+from streams.embedded.process import free_ports
+from streams.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def test_bench_smoke(tmp_path: Path, model_repository: Path) -> None:
+    broker, http, grpc, metrics = free_ports(4)
+    settings = Settings(
+        _env_file=None, data_dir=tmp_path, model_repository=model_repository, broker_port=broker,
+        triton_http_port=http, triton_grpc_port=grpc, triton_metrics_port=metrics, topic_partitions=2,
+    )
+    result = run_bench(settings, n_events=600, latency_s=2.0, fraction=0.25, seed=3, emit=lambda _: None)
+    assert result["decisions_seen"] == result["decisions_expected"] > 0
+    assert result["passthrough_eps"] > 0 and result["decision_eps"] > 0
+    assert result["latency"]["decisions"] > 0 and result["latency"]["p50_ms"] <= result["latency"]["p99_ms"]
+    assert result["triton"]["requests_per_1000_events"] > 0 and result["triton"]["mean_rows_per_request"] >= 1
+    assert all(result["processes"][p]["cpu_s"] > 0 for p in ("passthrough_worker", "decision_worker", "broker"))
