@@ -98,21 +98,30 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
-def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.runtime import Stack
-
-    stack = Stack(settings)
+def _foreground(start: Callable[[], str], stop: Callable[[], None]) -> int:
+    """Start a service, print the line ``start`` returns, block until Ctrl-C/SIGTERM, then stop it."""
     _stop_on_sigterm()
     try:
-        effective = stack.start()
-        print(f"streamdecide up: kafka={effective.kafka_bootstrap} triton={effective.triton_url} "
-              f"logs={stack.logs} (Ctrl-C to stop)", flush=True)
+        print(start(), flush=True)
         _until_signal()
     except KeyboardInterrupt:
         pass
     finally:
-        stack.stop()
+        stop()
     return 0
+
+
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.runtime import Stack
+
+    stack = Stack(settings)
+
+    def start() -> str:
+        effective = stack.start()
+        return (f"streamdecide up: kafka={effective.kafka_bootstrap} triton={effective.triton_url} "
+                f"logs={stack.logs} (Ctrl-C to stop)")
+
+    return _foreground(start, stack.stop)
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
@@ -141,16 +150,12 @@ def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
     from streams.embedded.broker import EmbeddedBroker
 
     broker = EmbeddedBroker()
-    _stop_on_sigterm()
-    try:
+
+    def start() -> str:
         broker.start(settings.broker_port, settings.data_dir / "logs" / "broker.log")
-        print(f"broker ready on {broker.bootstrap} (Ctrl-C to stop)", flush=True)
-        _until_signal()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        broker.stop()
-    return 0
+        return f"broker ready on {broker.bootstrap} (Ctrl-C to stop)"
+
+    return _foreground(start, broker.stop)
 
 
 def cmd_triton(settings: Settings, args: argparse.Namespace) -> int:
@@ -159,17 +164,13 @@ def cmd_triton(settings: Settings, args: argparse.Namespace) -> int:
 
     triton = EmbeddedTriton()
     repository = settings.repository_dir.resolve()
-    _stop_on_sigterm()
-    try:
+
+    def start() -> str:
         triton.start(repository, served_models(repository), settings.triton_http_port, settings.triton_grpc_port,
                      settings.triton_metrics_port, settings.data_dir / "logs" / "triton.log", settings.data_dir.resolve())
-        print(f"triton ready: grpc {triton.grpc_url}, http {triton.http_url} (Ctrl-C to stop)", flush=True)
-        _until_signal()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        triton.stop()
-    return 0
+        return f"triton ready: grpc {triton.grpc_url}, http {triton.http_url} (Ctrl-C to stop)"
+
+    return _foreground(start, triton.stop)
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
