@@ -69,6 +69,22 @@ class PricingPolicy(BaseModel):
     min_margin: float = Field(0.05, ge=0, le=1, description="Smallest (price - unit_cost) / price accepted.")
 
 
+class LearningPolicy(BaseModel):
+    """Label-join windows and drift detection of the online learners."""
+
+    model_config = ConfigDict(frozen=True)
+
+    click_window_s: float = Field(1800.0, gt=0, description="ad_impression → ad_click attribution window.")
+    order_window_s: float = Field(3600.0, gt=0, description="price decision → order window.")
+    chargeback_window_s: float = Field(86_400.0, gt=0, description="order → chargeback window.")
+    max_pending: int = Field(200_000, ge=1, description="Decisions awaiting an outcome, per model.")
+    adwin_delta: float = Field(0.002, gt=0, lt=1, description="ADWIN confidence on loss and label rate.")
+    psi_threshold: float = Field(0.25, gt=0, description="Feature PSI that counts as drift.")
+    psi_window: int = Field(2000, ge=100, description="Examples per PSI comparison (reference and recent).")
+    cooldown: int = Field(5000, ge=0, description="Labelled examples after an alert before the next one.")
+    warmup: int = Field(500, ge=0, description="Labelled examples before any alert.")
+
+
 class Settings(BaseSettings):
     """All configuration, from ``STREAMDECIDE_*`` variables and ``.env``.
 
@@ -115,6 +131,7 @@ class Settings(BaseSettings):
     fraud: FraudPolicy = FraudPolicy()
     bidding: BiddingPolicy = BiddingPolicy()
     pricing: PricingPolicy = PricingPolicy()
+    learning: LearningPolicy = LearningPolicy()
 
     @property
     def repository_dir(self) -> Path:
