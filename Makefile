@@ -4,11 +4,23 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PIPFLAGS := --disable-pip-version-check -q
+APT_PACKAGES := r-cran-bayesm prometheus docker-compose
+APT_STAMP := $(VENV)/.apt-packages
 
 .PHONY: setup demo test test-unit test-integration schemas clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(APT_STAMP)
 	$(BIN)/streamdecide train --if-missing
+
+# Debian packages: the orangeJuice panel (conversion's price prior), promtool and
+# docker-compose (the deploy/ validators). Installed only when missing.
+$(APT_STAMP): | $(STAMP)
+	@dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || { \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q --no-install-recommends $(APT_PACKAGES) >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $(APT_PACKAGES) >/dev/null; }; }
+	@dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || { echo "setup: could not install Debian packages: $(APT_PACKAGES)"; exit 1; }
+	touch $(APT_STAMP)
 
 $(STAMP): pyproject.toml requirements.lock constraints.txt
 	@command -v $(PY) >/dev/null || { echo "setup: $(PY) not found (Python 3.11 is required)"; exit 1; }

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from agents.bidding.budget import BudgetBook
 from agents.catalog import CatalogStore
+from agents.intent import QueryIntent
+from agents.pricing.bandit import PriceBandit
+from agents.profiles.model import Profile
 from agents.scoring import Scores
+from agents.tables import KeyedStore, MemoryStore
 from schemas.events import Event
+from streams.metrics import Metrics
 from streams.settings import Settings
 
 
@@ -24,13 +29,18 @@ class Scorer(Protocol):
 
 @dataclass(frozen=True)
 class Incoming:
-    """A decoded event with the coordinates of the record that carried it."""
+    """A decoded event with the coordinates of the record that carried it.
+
+    ``origin`` is the Faust event of that record (state written because of this
+    event goes to its partition's changelog); None outside a Faust stream.
+    """
 
     event: Event
     received_ms: int
     topic: str = ""
     partition: int = 0
     offset: int = 0
+    origin: Any = field(default=None, repr=False, compare=False)
 
 
 def utc_now() -> datetime:
@@ -40,12 +50,20 @@ def utc_now() -> datetime:
 
 @dataclass
 class DecisionContext:
-    """Settings, model scorer, catalog, budgets and the clock shared by the decision families."""
+    """Settings, model scorer, catalog, profiles, budgets, the price bandit, metrics and the clock.
+
+    Profiles and spend default to in-memory stores; the worker swaps in Faust
+    tables (:func:`agents.ingest.register_ingest`).
+    """
 
     settings: Settings
     scorer: Scorer
     catalog: CatalogStore = field(default_factory=CatalogStore)
     budget: BudgetBook = field(default_factory=BudgetBook)
+    profiles: KeyedStore[Profile] = field(default_factory=MemoryStore)
+    bandit: PriceBandit = field(default_factory=PriceBandit)
+    metrics: Metrics = field(default_factory=Metrics)
+    classify: Callable[[list[str]], Awaitable[list[QueryIntent]]] | None = None
     clock: Callable[[], datetime] = utc_now
 
     def latency_ms(self, incoming: Incoming, now: datetime) -> float:

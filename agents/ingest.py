@@ -3,7 +3,9 @@
 One agent per input topic takes micro-batches (``take_events``), so each batch
 costs at most one Triton request per model. A bad message becomes an
 ``ops.dlq`` record and the agent goes on; offsets are acknowledged only after
-the batch's decisions were handed to the producer (at-least-once).
+the batch's decisions were handed to the producer (at-least-once). Profiles and
+budget spend live in Faust tables (changelog-backed, co-partitioned with the
+input topics by ``user_id``); each batch updates them before it is decided.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import faust
 
 from agents.context import DecisionContext, Incoming
 from agents.route import decide_batch
+from agents.tables import declare_tables
 from schemas.codec import dead_letter, decode_event
 from schemas.errors import DecodeError
 from schemas.ops import DlqRecord
@@ -49,13 +52,18 @@ def split_batch(
                 topic=message.topic,
                 partition=message.partition,
                 offset=message.offset,
+                origin=event,
             )
         )
     return good, bad
 
 
 def register_ingest(app: faust.App, topics: AppTopics, ctx: DecisionContext, ready: asyncio.Event) -> list[faust.types.AgentT]:
-    """Register one ingest agent per input topic; they start deciding once ``ready`` is set."""
+    """Register one ingest agent per input topic; they start deciding once ``ready`` is set.
+
+    Also declares the profile and spend tables and puts them into ``ctx``.
+    """
+    ctx.profiles, ctx.budget.spend = declare_tables(app)
     batching = ctx.settings.batching
     dlq = topics.outputs[DLQ]
     agents = []
@@ -66,6 +74,7 @@ def register_ingest(app: faust.App, topics: AppTopics, ctx: DecisionContext, rea
             await ready.wait()
             async for events in stream.take_events(batching.max_size, within=batching.window_s):
                 good, bad = split_batch(events, ctx)
+                ctx.metrics.observe_dlq(bad)
                 for record in bad:
                     log.warning(
                         "dead-lettered",
@@ -75,7 +84,11 @@ def register_ingest(app: faust.App, topics: AppTopics, ctx: DecisionContext, rea
                     await dlq.send(key=record.key.encode() if record.key else None, value=record)
                 if not good:
                     continue
-                for out in await decide_batch(good, ctx):
+                ctx.metrics.observe_events(good)
+                ctx.metrics.observe_wins(good, ctx.catalog.campaigns)
+                outcomes = await decide_batch(good, ctx)
+                ctx.metrics.observe_decisions(out.decision for out in outcomes)
+                for out in outcomes:
                     await topics.outputs[out.topic].send(key=out.key.encode(), value=out.decision)
 
         agents.append(app.agent(topics.inputs[name], name=f"ingest.{name}")(ingest))

@@ -1,7 +1,9 @@
-"""Route a decoded micro-batch to the decision families and collect what they decide.
+"""Route a decoded micro-batch: update the state it carries, then hand it to the decision families.
 
-The three families run concurrently, so a batch costs at most one request per
-model, all in flight together.
+Search intents first (one ``query_intent`` request), then state (profiles,
+budgets, the price bandit), so every decision sees the
+events before it; then the three families run concurrently, so a batch costs
+at most one request per served model, all in flight together.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from agents.bidding.decide import decide_bids
 from agents.context import DecisionContext, Incoming
 from agents.fraud.decide import decide_fraud_batch
 from agents.pricing.decide import decide_prices
+from agents.search_intent import search_intents
+from agents.staging import stage_batch
 from schemas.decisions import Decision
 from streams.topics import BIDS, FRAUD, PRICES
 
@@ -26,20 +30,12 @@ class Outgoing:
     decision: Decision
 
 
-def apply_state(items: list[Incoming], ctx: DecisionContext) -> None:
-    """State updates carried by events: win notices spend campaign budgets."""
-    for incoming in items:
-        event = incoming.event
-        if event.kind == "ad_impression":
-            ctx.budget.record_win(event.campaign_id, event.clearing_cpm, event.ts.date())
-
-
 async def decide_batch(items: list[Incoming], ctx: DecisionContext) -> list[Outgoing]:
     """Every decision the contract promises for these events, in event order per family."""
-    apply_state(items, ctx)
-    with_slot = [i for i in items if getattr(i.event, "ad_slot", None) is not None]
-    views = [i for i in items if i.event.kind == "product_view"]
-    orders = [i for i in items if i.event.kind == "order"]
+    staged = stage_batch(items, ctx, await search_intents(items, ctx))
+    with_slot = [s for s in staged if getattr(s.event, "ad_slot", None) is not None]
+    views = [s for s in staged if s.event.kind == "product_view"]
+    orders = [s for s in staged if s.event.kind == "order"]
     bids, prices, frauds = await asyncio.gather(
         decide_bids(with_slot, ctx), decide_prices(views, ctx), decide_fraud_batch(orders, ctx)
     )

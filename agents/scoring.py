@@ -21,9 +21,12 @@ from agents.breaker import CircuitBreaker
 from agents.features import FEATURES_TENSOR, PROBA_TENSOR
 from schemas.errors import StreamdecideError
 from schemas.reasons import Reason
+from streams.metrics import Metrics
 from streams.settings import TritonClientSettings
 
 log = logging.getLogger("streamdecide.scoring")
+
+MS_PER_S = 1000.0
 
 
 class ScoringUnavailable(StreamdecideError):
@@ -65,13 +68,22 @@ def _reason_for(exc: InferenceServerException) -> Reason:
 
 
 class TritonScorer:
-    """One gRPC channel to Triton shared by all agents of a worker."""
+    """One gRPC channel to Triton shared by all agents of a worker.
+
+    Every request, failure, breaker state and served model version is recorded
+    in ``metrics`` (a private registry when none is given).
+    """
 
     def __init__(
-        self, url: str, settings: TritonClientSettings, clock: Callable[[], float] = time.monotonic
+        self,
+        url: str,
+        settings: TritonClientSettings,
+        clock: Callable[[], float] = time.monotonic,
+        metrics: Metrics | None = None,
     ) -> None:
         self.url = url
         self.settings = settings
+        self.metrics = metrics if metrics is not None else Metrics()
         self._clock = clock
         self._client: grpcclient.InferenceServerClient | None = None
         self._breakers: dict[str, CircuitBreaker] = {}
@@ -131,8 +143,12 @@ class TritonScorer:
         except InferenceServerException:
             return False
 
-    async def score(self, model: str, features: np.ndarray) -> Scores:
+    async def score(self, model: str, features: np.ndarray, version: int | None = None) -> Scores:
         """Probabilities for every row of ``features`` from one batched request.
+
+        ``version`` asks for one served version (the live one of
+        :class:`agents.learning.live.LiveVersions`); ``None`` lets Triton choose
+        (the highest loaded version, which is a shadow candidate while one is loaded).
 
         Raises
         ------
@@ -140,40 +156,77 @@ class TritonScorer:
             When the breaker is open, the deadline passes or Triton fails.
         """
         breaker = self.breaker(model)
-        if not breaker.allow(self._clock()):
+        allowed = breaker.allow(self._clock())
+        self.metrics.set_breaker_state(model, breaker.state)
+        if not allowed:
+            self.metrics.observe_triton_failure(model, Reason.CIRCUIT_OPEN)
             raise ScoringUnavailable(model, Reason.CIRCUIT_OPEN)
         rows = np.ascontiguousarray(features, dtype=np.float32)
         limit = self._max_batch.get(model) or len(rows) or 1
         chunks = [rows[i : i + limit] for i in range(0, len(rows), limit)]
         try:
-            results = await asyncio.gather(*(self._infer(model, chunk) for chunk in chunks))
+            results = await asyncio.gather(*(self._infer(model, chunk, version) for chunk in chunks))
         except InferenceServerException as exc:
-            self._on_failure(model, breaker, exc)
-            raise ScoringUnavailable(model, _reason_for(exc), str(exc.message())[:200]) from None
+            reason = _reason_for(exc)
+            self._on_failure(model, breaker, exc, reason)
+            raise ScoringUnavailable(model, reason, str(exc.message())[:200]) from None
         breaker.record_success()
+        self.metrics.set_breaker_state(model, breaker.state)
+        self.metrics.set_live_version(model, results[-1][1])
         if model in self._logged_down:
             self._logged_down.discard(model)
             log.warning("triton recovered", extra={"model": model})
         proba = np.concatenate([p for p, _ in results]).reshape(-1)
         return Scores(proba=proba, model_version=f"{model}:{results[-1][1]}")
 
-    async def _infer(self, model: str, rows: np.ndarray) -> tuple[np.ndarray, str]:
+    async def score_shadow(self, model: str, features: np.ndarray, version: int) -> Scores | None:
+        """A shadow candidate's probabilities for ``features``, or ``None`` when it fails.
+
+        Never touches the live model's breaker, counters or metrics: a failing
+        candidate cannot degrade live decisions.
+        """
+        rows = np.ascontiguousarray(features, dtype=np.float32)
+        limit = self._max_batch.get(model) or len(rows) or 1
+        try:
+            results = await asyncio.gather(
+                *(self._infer(model, rows[i : i + limit], version, record=False) for i in range(0, len(rows), limit))
+            )
+        except InferenceServerException as exc:
+            log.debug("shadow scoring failed", extra={"model": model, "version": version, "error": str(exc)[:200]})
+            return None
+        proba = np.concatenate([p for p, _ in results]).reshape(-1)
+        return Scores(proba=proba, model_version=f"{model}:{results[-1][1]}")
+
+    async def _infer(
+        self, model: str, rows: np.ndarray, version: int | None = None, record: bool = True
+    ) -> tuple[np.ndarray, str]:
         tensor = grpcclient.InferInput(FEATURES_TENSOR, list(rows.shape), "FP32")
         tensor.set_data_from_numpy(rows)
+        began = self._clock()
+        pinned = {} if version is None else {"model_version": str(version)}
         result = await self.client.infer(
             model,
             [tensor],
             outputs=[grpcclient.InferRequestedOutput(PROBA_TENSOR)],
             client_timeout=self.settings.deadline_s,
+            **pinned,
         )
+        if not record:
+            return result.as_numpy(PROBA_TENSOR), result.get_response().model_version
         self.stats.requests += 1
         self.stats.rows += len(rows)
         self.stats.by_model[model] = self.stats.by_model.get(model, 0) + 1
+        self.metrics.observe_triton_request(model, (self._clock() - began) * MS_PER_S, len(rows))
         return result.as_numpy(PROBA_TENSOR), result.get_response().model_version
 
-    def _on_failure(self, model: str, breaker: CircuitBreaker, exc: InferenceServerException) -> None:
+    def _on_failure(
+        self, model: str, breaker: CircuitBreaker, exc: InferenceServerException, reason: Reason
+    ) -> None:
         self.stats.failures += 1
+        was_open = breaker.state == "open"
         breaker.record_failure(self._clock())
+        self.metrics.observe_triton_failure(model, reason)
+        self.metrics.set_breaker_state(model, breaker.state, opened=not was_open and breaker.state == "open")
         if model not in self._logged_down:
             self._logged_down.add(model)
             log.error("triton request failed; fallback decides", extra={"model": model, "error": str(exc)[:300]})

@@ -169,3 +169,48 @@ async def _wait_for_topics(admin: AIOKafkaAdminClient, names: list[str], timeout
         if time.monotonic() >= deadline:
             raise TopicsNotReadyError(missing, timeout)
         await asyncio.sleep(METADATA_POLL_S)
+
+
+class PartitionsMismatchError(StreamdecideError):
+    """The input topics disagree on their partition count, so they cannot be co-partitioned."""
+
+
+def agreed_partitions(found: dict[str, int], configured: int) -> int:
+    """The partition count the worker must use, given what the input topics have.
+
+    Profiles and budgets live in tables co-partitioned with the input topics, so
+    the worker follows the topics: absent topics leave ``configured``; topics that
+    disagree among themselves cannot be joined by ``user_id`` and stop the worker.
+
+    Examples
+    --------
+    >>> agreed_partitions({}, 4), agreed_partitions({"events.clicks": 2, "events.orders": 2}, 4)
+    (4, 2)
+    >>> agreed_partitions({"events.clicks": 2, "events.orders": 4}, 4)
+    Traceback (most recent call last):
+    ...
+    streams.admin.PartitionsMismatchError: input topics are not co-partitioned: events.clicks=2, events.orders=4 (they must have the same partition count; recreate or repartition them)
+    """
+    counts = set(found.values())
+    if not counts:
+        return configured
+    if len(counts) > 1:
+        listed = ", ".join(f"{name}={n}" for name, n in sorted(found.items()))
+        raise PartitionsMismatchError(
+            f"input topics are not co-partitioned: {listed} "
+            "(they must have the same partition count; recreate or repartition them)"
+        )
+    return counts.pop()
+
+
+async def existing_partitions(bootstrap: str, names: Sequence[str], **client_kwargs: Any) -> dict[str, int]:
+    """Partition counts of those of ``names`` that exist (absent topics are left out)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_kwargs)
+    await admin.start()
+    try:
+        listed = set(await admin.list_topics())
+        present = [name for name in names if name in listed]
+        described = await admin.describe_topics(present) if present else []
+    finally:
+        await admin.close()
+    return {t["topic"]: len(t["partitions"]) for t in described if t["error_code"] == NO_ERROR and t["partitions"]}

@@ -32,7 +32,7 @@ from aiokafka import AIOKafkaProducer
 from schemas.codec import decode_event, encode, loads
 from streams.admin import ensure_topics, kafka_client_kwargs
 from streams.consume import follow
-from streams.embedded.process import ChildProcess
+from streams.embedded.process import ChildProcess, free_port
 from streams.passthrough import PASSTHROUGH_TOPIC
 from streams.procstat import tree_stat
 from streams.runtime import Stack, child_env
@@ -132,6 +132,7 @@ def start_child(settings: Settings, module: str, name: str) -> ChildProcess:
     """A worker-like child process with its own consumer group."""
     env = child_env(settings)
     env["STREAMDECIDE_APP_ID"] = f"bench-{name}-{uuid.uuid4().hex[:6]}"
+    env["STREAMDECIDE_METRICS_PORT"] = str(free_port())
     log = settings.data_dir / "logs" / f"bench-{name}.log"
     return ChildProcess(name, [sys.executable, "-m", module, *([] if module != "streams.cli" else ["worker"])], log,
                         env=env).start()

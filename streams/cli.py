@@ -22,7 +22,9 @@ from streams.topics import ALL_TOPICS, EVENT_TOPICS
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
-MODELS = ("ctr", "conversion", "fraud")
+MODELS = ("ctr", "conversion", "fraud", "query_intent")
+REFIT_MODELS = ("ctr", "conversion", "fraud")
+"""Models ``refit`` and ``rollback`` know (the tabular ones)."""
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -77,6 +79,14 @@ def build_parser() -> OneLineParser:
     train.add_argument("model", nargs="?", choices=MODELS)
     train.add_argument("--if-missing", action="store_true", help="skip models that already have a version")
     sub.add_parser("models", help="model versions and their held-out metrics")
+    refit = sub.add_parser("refit", help="fit a candidate on recent + replayed examples, shadow it, promote or reject")
+    refit.add_argument("model", choices=REFIT_MODELS, metavar="MODEL", help=f"one of {', '.join(REFIT_MODELS)}")
+    refit.add_argument("--examples", type=Path, default=None,
+                       help="example store directory (default DATA_DIR/examples/MODEL)")
+    refit.add_argument("--shadow-examples", type=positive(int), default=None,
+                       help="labelled shadow examples before deciding (default: settings)")
+    rollback = sub.add_parser("rollback", help="make the previously live version of MODEL live again")
+    rollback.add_argument("model", choices=REFIT_MODELS, metavar="MODEL", help=f"one of {', '.join(REFIT_MODELS)}")
     bench = sub.add_parser("bench", help="passthrough vs decision path throughput, latency, Triton batching")
     bench.add_argument("--events", type=positive(int), default=20_000, help="events per saturation phase")
     bench.add_argument("--latency-seconds", type=positive(float), default=20.0, help="length of the latency phase")
@@ -261,6 +271,25 @@ def cmd_models(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_refit(settings: Settings, args: argparse.Namespace) -> int:
+    from schemas.codec import encode
+    from streams.rollout import refit_and_roll_out
+
+    if args.examples is not None and not args.examples.is_dir():
+        raise StreamdecideError(f"--examples {args.examples}: not a directory")
+    summary = asyncio.run(refit_and_roll_out(settings, args.model, args.examples, args.shadow_examples))
+    print(encode(summary).decode(), flush=True)
+    return 0 if summary["action"] == "promoted" else EXIT_FAILED
+
+
+def cmd_rollback(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.rollout import roll_back
+
+    event = asyncio.run(roll_back(settings, args.model))
+    print(f"rolled back {event.model} v{event.version}: v{int(event.metrics['restored_version'])} is live", flush=True)
+    return 0
+
+
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     from schemas.codec import encode
     from streams.bench import run_bench
@@ -278,6 +307,7 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "up": cmd_up, "demo": cmd_demo, "broker": cmd_broker, "triton": cmd_triton, "worker": cmd_worker,
     "produce": cmd_produce, "tail": cmd_tail, "train": cmd_train, "models": cmd_models, "bench": cmd_bench,
+    "refit": cmd_refit, "rollback": cmd_rollback,
 }
 
 

@@ -23,7 +23,7 @@ from streams.topics import topic_specs
 
 log = logging.getLogger("streamdecide.runtime")
 
-SERVED_MODELS: tuple[str, ...] = ("ctr", "conversion", "fraud")
+SERVED_MODELS: tuple[str, ...] = ("ctr", "conversion", "fraud", "query_intent")
 WORKER_STOP_TIMEOUT_S = 20.0
 WORKER_START_GRACE_S = 2.0
 
@@ -43,11 +43,13 @@ def served_models(repository: Path) -> list[str]:
 
 
 def child_env(settings: Settings) -> dict[str, str]:
-    """The environment for a child worker: inherited, plus the resolved broker and Triton."""
+    """A child worker's environment: inherited, plus the resolved broker, Triton, data dir, partitions, metrics port."""
     env = dict(os.environ)
     env["STREAMDECIDE_KAFKA_BOOTSTRAP"] = settings.kafka_bootstrap or ""
     env["STREAMDECIDE_TRITON_URL"] = settings.triton_url or ""
     env["STREAMDECIDE_DATA_DIR"] = str(settings.data_dir)
+    env["STREAMDECIDE_TOPIC_PARTITIONS"] = str(settings.topic_partitions)
+    env["STREAMDECIDE_METRICS_PORT"] = str(settings.metrics_port)
     return env
 
 

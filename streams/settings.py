@@ -9,8 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.reasons import Reason
 
 
 class Batching(BaseModel):
@@ -38,18 +40,114 @@ class TritonClientSettings(BaseModel):
     breaker_reset_s: float = Field(2.0, gt=0, description="Open time before a half-open probe.")
 
 
+class IntentPolicy(BaseModel):
+    """How search queries are classified by the served ``query_intent`` model."""
+
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool = Field(True, description="Classify search queries (off: bids carry no query_category/language).")
+    deadline_s: float = Field(2.0, gt=0, description="gRPC deadline of one query_intent request (a text model is slower).")
+    cache_size: int = Field(50_000, ge=0, description="Normalised queries whose intent is kept (LRU); 0 = no cache.")
+    min_confidence: float = Field(
+        0.5, ge=0, le=1, description="Below this category probability a search targets no category."
+    )
+
+
+class FraudThresholds(BaseModel):
+    """Risk scores (0..1) at which an order is reviewed and blocked.
+
+    Examples
+    --------
+    >>> FraudThresholds(review_at=0.2, block_at=0.7).block_at
+    0.7
+    >>> FraudThresholds(review_at=0.9, block_at=0.5)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for FraudThresholds
+      Value error, need review_at <= block_at ...
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    review_at: float = Field(0.3, ge=0, le=1)
+    block_at: float = Field(0.8, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "FraudThresholds":
+        if self.review_at > self.block_at:
+            raise ValueError("need review_at <= block_at")
+        return self
+
+
+DEFAULT_RULE_WEIGHTS: dict[str, float] = {
+    Reason.VELOCITY_ORDERS_1H.value: 0.5,
+    Reason.VELOCITY_ORDERS_24H.value: 0.3,
+    Reason.VELOCITY_CARDS_24H.value: 0.5,
+    Reason.VELOCITY_COUNTRIES_24H.value: 0.4,
+    Reason.VELOCITY_AMOUNT_24H.value: 0.3,
+    Reason.AMOUNT_SPIKE.value: 0.3,
+    Reason.NEW_CARD.value: 0.15,
+    Reason.PRIOR_CHARGEBACK.value: 0.5,
+    Reason.NEW_ACCOUNT_HIGH_AMOUNT.value: 0.25,
+    Reason.COUNTRY_MISMATCH.value: 0.1,
+    Reason.NO_CARD_HASH.value: 0.1,
+    Reason.HIGH_AMOUNT.value: 0.1,
+}
+"""Weight of each rule: the rules combine with the model's score by noisy-OR."""
+
+
 class FraudPolicy(BaseModel):
-    """Risk thresholds for the fraud decision (score in 0..1)."""
+    """Risk thresholds, velocity rules and explanations of the fraud decision (scores in 0..1)."""
 
     model_config = ConfigDict(frozen=True)
 
     review_at: float = Field(0.3, ge=0, le=1)
     block_at: float = Field(0.8, ge=0, le=1)
     fallback_review_at: float = Field(0.5, ge=0, le=1, description="Rule score above which a degraded decision reviews.")
+    by_channel: dict[str, FraudThresholds] = Field(
+        default_factory=lambda: {
+            "store": FraudThresholds(review_at=0.5, block_at=0.95),
+            "partner": FraudThresholds(review_at=0.2, block_at=0.7),
+        },
+        description="Thresholds per channel; they win over the scene's and the defaults above.",
+    )
+    new_account_days: int = Field(1, ge=0, description="Accounts younger than this are new.")
+    new_account_amount: float = Field(250.0, ge=0, description="Amount from which a new account's order is flagged.")
+    high_amount: float = Field(1000.0, gt=0, description="Amount from which any order is flagged.")
+    amount_spike_ratio: float = Field(10.0, gt=1, description="Flag orders this many times the user's usual amount.")
+    amount_spike_min_orders: int = Field(2, ge=1, description="Prior orders needed to know a usual amount.")
+    max_orders_1h: int = Field(4, ge=1, description="More orders than this in one hour are flagged.")
+    max_orders_24h: int = Field(10, ge=1, description="More orders than this in 24 hours are flagged.")
+    max_cards_24h: int = Field(2, ge=1, description="More distinct cards than this in 24 hours are flagged.")
+    max_ship_countries_24h: int = Field(2, ge=1, description="More shipping countries than this in 24 h are flagged.")
+    max_amount_24h: float = Field(3000.0, gt=0, description="A larger order total in 24 hours is flagged.")
+    rule_weights: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_RULE_WEIGHTS),
+        description="Weight (0..1) of each rule's reason code in the noisy-OR with the model's score.",
+    )
+    explain_top_k: int = Field(2, ge=0, le=8, description="Model features named in reasons (0: no explanation rows).")
+    explain_min_contribution: float = Field(0.01, ge=0, le=1, description="Smallest risk a named feature must add.")
+    reference_amount: float = Field(50.0, gt=0, description="Amount of the benign reference order (no history).")
+    reference_account_age_days: int = Field(365, ge=1, description="Account age of the benign reference order.")
+
+    @field_validator("rule_weights")
+    @classmethod
+    def _known_rules(cls, weights: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(weights) - {r.value for r in Reason})
+        if unknown:
+            raise ValueError(f"unknown rule codes {unknown}")
+        if any(not 0 <= w <= 1 for w in weights.values()):
+            raise ValueError("rule weights must lie in 0..1")
+        return weights
+
+    @property
+    def thresholds(self) -> FraudThresholds:
+        """The default thresholds (``review_at``, ``block_at``)."""
+        return FraudThresholds(review_at=self.review_at, block_at=self.block_at)
 
 
 class BiddingPolicy(BaseModel):
-    """How a click probability becomes a bid."""
+    """How a click probability becomes a bid, and how budgets are paced."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -57,6 +155,77 @@ class BiddingPolicy(BaseModel):
     shading: float = Field(0.85, gt=0, le=1, description="First-price bid shading factor.")
     max_candidates: int = Field(8, ge=1, le=64, description="Campaigns scored per ad slot.")
     currency: str = Field("USD", pattern=r"^[A-Z]{3}$", description="Currency of bids when no campaign bids.")
+    match_context_category: bool = Field(
+        True, description="When the slot's category is known, only campaigns of that category may bid."
+    )
+    budget_split: Literal["partition", "none"] = Field(
+        "partition", description="'partition': each input partition may spend daily_budget / topic_partitions."
+    )
+    pacing: bool = Field(True, description="Spread each budget over the (UTC) day.")
+    pacing_slack: float = Field(
+        0.05, gt=0, le=1, description="How far (share of the budget) spend may run ahead of the day's schedule."
+    )
+    win_notice_timeout_s: float = Field(
+        120.0, gt=0, description="A bid holds its amount against the budget until its win notice or this timeout."
+    )
+
+
+ArmStrategy = Literal["optimise", "thompson", "list_price"]
+
+
+class ExperimentArm(BaseModel):
+    """One arm of the pricing experiment: its name, how it prices, and its share of users."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(min_length=1, max_length=64)
+    strategy: ArmStrategy
+    share: float = Field(gt=0, le=1)
+
+
+class PricingExperiment(BaseModel):
+    """The A/B layer over pricing: stable arms by hashed ``user_id``, Thompson sampling inside an arm.
+
+    Examples
+    --------
+    >>> [(a.name, a.share) for a in PricingExperiment().arms]
+    [('model', 0.8), ('list_price', 0.2)]
+    >>> PricingExperiment(arms=[ExperimentArm(name="a", strategy="optimise", share=0.5)])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for PricingExperiment
+      Value error, arm shares sum to 0.5, need 1 ...
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool = Field(True, description="False: every view gets the optimise strategy, no experiment logged.")
+    name: str = Field("price-2026a", min_length=1, max_length=64, description="Also salts the user hash.")
+    arms: tuple[ExperimentArm, ...] = Field(
+        (
+            ExperimentArm(name="model", strategy="thompson", share=0.8),
+            ExperimentArm(name="list_price", strategy="list_price", share=0.2),
+        ),
+        description="Arms with strategy (optimise, thompson, list_price) and share of users; shares sum to 1.",
+    )
+    prior_strength: float = Field(
+        20_000.0, gt=0, description="Pseudo-views behind the model's p_convert at each price (lower: more exploration)."
+    )
+    propensity_draws: int = Field(
+        128, ge=16, le=10_000, description="Posterior draws estimating a sampled price's probability."
+    )
+    exposure_window_s: float = Field(
+        3600.0, gt=0, description="An order this soon after a price view counts as its conversion."
+    )
+
+    @model_validator(mode="after")
+    def _shares_sum_to_one(self) -> "PricingExperiment":
+        total = sum(a.share for a in self.arms)
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"arm shares sum to {total:g}, need 1")
+        if len({a.name for a in self.arms}) != len(self.arms):
+            raise ValueError("arm names must be unique")
+        return self
 
 
 class PricingPolicy(BaseModel):
@@ -67,6 +236,57 @@ class PricingPolicy(BaseModel):
     grid_points: int = Field(21, ge=2, le=201, description="Candidate prices between the bounds.")
     max_change: float = Field(0.2, ge=0, le=1, description="Largest relative move away from list price.")
     min_margin: float = Field(0.05, ge=0, le=1, description="Smallest (price - unit_cost) / price accepted.")
+    experiment: PricingExperiment = PricingExperiment()
+
+
+class ProfilePolicy(BaseModel):
+    """How omni-channel profiles remember a user."""
+
+    model_config = ConfigDict(frozen=True)
+
+    affinity_half_life_h: float = Field(72.0, gt=0, description="Category affinity halves after this many hours.")
+    view_weight: float = Field(1.0, ge=0, description="Affinity added by a product or category view.")
+    search_weight: float = Field(1.0, ge=0, description="Affinity added by a search of a known category.")
+    cart_weight: float = Field(3.0, ge=0, description="Affinity added by an add-to-cart.")
+    order_weight: float = Field(5.0, ge=0, description="Affinity added per ordered line.")
+    session_timeout_s: float = Field(1800.0, gt=0, description="Inactivity after which a session without id ends.")
+    history_max_orders: int = Field(20, ge=1, le=500, description="Recent orders kept for velocity and usual amount.")
+    max_known_cards: int = Field(20, ge=1, le=500, description="Cards (keyed hashes) remembered per user.")
+
+
+class SceneRoute(BaseModel):
+    """What one scene changes: fraud thresholds, bid shading, and the served model per family."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fraud: FraudThresholds | None = Field(None, description="None: the fraud policy's defaults.")
+    bid_shading: float | None = Field(None, gt=0, le=1, description="None: the bidding policy's shading.")
+    ctr_model: str = Field("ctr", min_length=1, description="Served model scoring this scene's ad slots.")
+    conversion_model: str = Field("conversion", min_length=1, description="Served model scoring this scene's prices.")
+    fraud_model: str = Field("fraud", min_length=1, description="Served model scoring this scene's orders.")
+
+
+class SceneRoutes(BaseModel):
+    """The routing table: one :class:`SceneRoute` per scene.
+
+    Examples
+    --------
+    >>> SceneRoutes().route("checkout").fraud_model
+    'fraud'
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    search: SceneRoute = SceneRoute()
+    browse: SceneRoute = SceneRoute()
+    product: SceneRoute = SceneRoute()
+    cart: SceneRoute = SceneRoute()
+    checkout: SceneRoute = SceneRoute()
+    post_purchase: SceneRoute = SceneRoute()
+
+    def route(self, scene: str) -> SceneRoute:
+        """The route of ``scene``."""
+        return getattr(self, scene)
 
 
 class LearningPolicy(BaseModel):
@@ -83,6 +303,37 @@ class LearningPolicy(BaseModel):
     psi_window: int = Field(2000, ge=100, description="Examples per PSI comparison (reference and recent).")
     cooldown: int = Field(5000, ge=0, description="Labelled examples after an alert before the next one.")
     warmup: int = Field(500, ge=0, description="Labelled examples before any alert.")
+
+
+class RefitPolicy(BaseModel):
+    """Data, evaluation gates and rollout timing of a refit (``streamdecide refit``).
+
+    Log-loss changes are relative: ``0.01`` means one percent of the live model's log-loss.
+
+    Examples
+    --------
+    >>> p = RefitPolicy()
+    >>> p.recent_window > p.min_examples, 0 < p.holdout_fraction < 1
+    (True, True)
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    recent_window: int = Field(20_000, ge=10, description="Newest labelled examples kept per model.")
+    replay_size: int = Field(20_000, ge=0, description="Older examples kept by reservoir sampling for replay.")
+    min_examples: int = Field(2_000, ge=10, description="Recent examples needed before a refit trains at all.")
+    holdout_fraction: float = Field(0.25, gt=0, lt=1, description="Share of recent and replay rows held out.")
+    max_replay_regression: float = Field(
+        0.05, ge=0, description="Largest relative log-loss increase allowed on the held-out replay (old) data."
+    )
+    min_recent_improvement: float = Field(
+        0.005, ge=0, description="Smallest relative log-loss decrease required on held-out recent data and in shadow."
+    )
+    shadow_examples: int = Field(1_000, ge=1, description="Labelled examples with a shadow score before deciding.")
+    shadow_timeout_s: float = Field(900.0, gt=0, description="Reject when the shadow examples do not arrive in time.")
+    unload_grace_s: float = Field(
+        5.0, ge=0, description="Time for workers to follow a model event before Triton's served versions change."
+    )
 
 
 class Settings(BaseSettings):
@@ -106,7 +357,10 @@ class Settings(BaseSettings):
     triton_grpc_port: int = Field(18001, ge=1, le=65535)
     triton_http_port: int = Field(18000, ge=1, le=65535)
     triton_metrics_port: int = Field(18002, ge=1, le=65535)
-    metrics_port: int = Field(9464, ge=1, le=65535, description="Worker Prometheus endpoint (127.0.0.1).")
+    metrics_port: int = Field(9464, ge=1, le=65535, description="Worker Prometheus endpoint port.")
+    metrics_host: str = Field(
+        "127.0.0.1", min_length=1, description="Interface of the worker Prometheus endpoint (0.0.0.0 in containers)."
+    )
 
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
@@ -128,10 +382,14 @@ class Settings(BaseSettings):
 
     batching: Batching = Batching()
     triton: TritonClientSettings = TritonClientSettings()
+    intent: IntentPolicy = IntentPolicy()
     fraud: FraudPolicy = FraudPolicy()
     bidding: BiddingPolicy = BiddingPolicy()
     pricing: PricingPolicy = PricingPolicy()
+    profiles: ProfilePolicy = ProfilePolicy()
+    scenes: SceneRoutes = SceneRoutes()
     learning: LearningPolicy = LearningPolicy()
+    refit: RefitPolicy = RefitPolicy()
 
     @property
     def repository_dir(self) -> Path:

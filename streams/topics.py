@@ -20,11 +20,12 @@ FRAUD = "decisions.fraud"
 DLQ = "ops.dlq"
 DRIFT_ALERTS = "ops.drift-alerts"
 MODEL_EVENTS = "ops.model-events"
+LABELLED = "ops.labelled"
 
 EVENT_TOPICS: tuple[str, ...] = (CLICKS, SEARCHES, ORDERS)
 CATALOG_TOPICS: tuple[str, ...] = (PRODUCTS, CAMPAIGNS)
 DECISION_TOPICS: tuple[str, ...] = (BIDS, PRICES, FRAUD)
-OPS_TOPICS: tuple[str, ...] = (DLQ, DRIFT_ALERTS, MODEL_EVENTS)
+OPS_TOPICS: tuple[str, ...] = (DLQ, DRIFT_ALERTS, MODEL_EVENTS, LABELLED)
 ALL_TOPICS: tuple[str, ...] = EVENT_TOPICS + CATALOG_TOPICS + DECISION_TOPICS + OPS_TOPICS
 
 

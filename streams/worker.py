@@ -1,4 +1,4 @@
-"""Run the Faust worker: check the Triton contract, then load the catalog, then decide."""
+"""Run the Faust worker: serve metrics, check the Triton contract, then load the catalog, then decide."""
 
 from __future__ import annotations
 
@@ -11,57 +11,115 @@ from agents.catalog_reader import follow_catalog
 from agents.context import DecisionContext
 from agents.features import MODEL_FEATURES
 from agents.ingest import register_ingest
+from agents.intent import CachingClassifier, check_intent_contract
 from agents.scoring import TritonScorer
+from schemas.ops import DlqRecord
 from streams.app import create_app
-from streams.admin import kafka_client_kwargs
+from streams.admin import agreed_partitions, existing_partitions, kafka_client_kwargs
 from streams.logs import logging_config
+from streams.metrics import (
+    Metrics,
+    budget_by_currency,
+    count_ops_messages,
+    metrics_host,
+    serve_metrics,
+    watch_consumer_lag,
+)
 from streams.settings import Settings
-from streams.topics import DLQ
+from streams.topics import DLQ, EVENT_TOPICS
+from triton_models.query_intent.contract import MODEL_NAME as QUERY_INTENT
 
 log = logging.getLogger("streamdecide.worker")
+
+LAG_INTERVAL_S = 15.0
+BUDGET_INTERVAL_S = 15.0
 
 
 async def check_triton(settings: Settings, timeout_s: float) -> dict[str, int]:
     """Fail fast, naming both values, when a served model does not match the agents' features."""
     scorer = TritonScorer(settings.triton_url or "", settings.triton)
     try:
-        return await scorer.check_contract(MODEL_FEATURES, timeout_s=timeout_s)
+        batch_sizes = await scorer.check_contract(MODEL_FEATURES, timeout_s=timeout_s)
+        if settings.intent.enabled:
+            batch_sizes[QUERY_INTENT] = await check_intent_contract(scorer, timeout_s=timeout_s)
+        return batch_sizes
     finally:
         await scorer.close()
 
 
-def build_worker(settings: Settings) -> tuple[faust.App, DecisionContext]:
-    """The Faust app with the catalog follower and the ingest agents registered."""
+async def follow_topic_partitions(settings: Settings) -> Settings:
+    """Settings whose ``topic_partitions`` match the existing input topics (tables must be co-partitioned)."""
+    found = await existing_partitions(settings.kafka_bootstrap or "", EVENT_TOPICS, **kafka_client_kwargs(settings))
+    partitions = agreed_partitions(found, settings.topic_partitions)
+    if partitions == settings.topic_partitions:
+        return settings
+    log.warning(
+        "input topics have a different partition count than configured; following the topics",
+        extra={"configured": settings.topic_partitions, "topics": partitions},
+    )
+    return settings.model_copy(update={"topic_partitions": partitions})
+
+
+def build_worker(settings: Settings, metrics: Metrics | None = None) -> tuple[faust.App, DecisionContext]:
+    """The Faust app with the catalog follower, the ingest agents and the metric tasks registered."""
+    metrics = metrics if metrics is not None else Metrics()
     app, topics = create_app(settings)
-    ctx = DecisionContext(settings=settings, scorer=TritonScorer(settings.triton_url or "", settings.triton))
+    scorer = TritonScorer(settings.triton_url or "", settings.triton, metrics=metrics)
+    classify = CachingClassifier(scorer, settings.intent) if settings.intent.enabled else None
+    ctx = DecisionContext(settings=settings, scorer=scorer, metrics=metrics, classify=classify)
     ready = asyncio.Event()
+    bootstrap = settings.kafka_bootstrap or ""
+    client_kwargs = kafka_client_kwargs(settings)
+    metrics.set_worker_ready(False)
+
+    async def dead_letter_catalog(record: DlqRecord) -> object:
+        metrics.observe_dlq([record])
+        return await topics.outputs[DLQ].send(key=None, value=record)
 
     @app.task
     async def catalog() -> None:
-        await follow_catalog(
-            settings.kafka_bootstrap or "",
-            ctx.catalog,
-            ready,
-            lambda record: topics.outputs[DLQ].send(key=None, value=record),
-            kafka_client_kwargs(settings),
-        )
+        await follow_catalog(bootstrap, ctx.catalog, ready, dead_letter_catalog, client_kwargs)
 
     @app.task
     async def contract() -> None:
         await ctx.scorer.check_contract(MODEL_FEATURES)
         await ready.wait()
+        metrics.set_worker_ready(True)
         log.info("worker deciding", extra={"models": sorted(MODEL_FEATURES)})
+
+    @app.task
+    async def consumer_lag() -> None:
+        await watch_consumer_lag(bootstrap, settings.app_id, EVENT_TOPICS, metrics, client_kwargs, LAG_INTERVAL_S)
+
+    @app.task
+    async def ops_messages() -> None:
+        await count_ops_messages(bootstrap, metrics, client_kwargs)
+
+    @app.timer(BUDGET_INTERVAL_S)
+    async def ad_budget() -> None:
+        metrics.set_ad_budget(budget_by_currency(list(ctx.catalog.campaigns.values())))
 
     register_ingest(app, topics, ctx, ready)
     return app, ctx
 
 
 def run_worker(settings: Settings, contract_timeout_s: float = 120.0) -> None:
-    """Block running the worker until SIGTERM/SIGINT."""
-    asyncio.run(check_triton(settings, contract_timeout_s))
-    asyncio.set_event_loop(asyncio.new_event_loop())
-    app, _ = build_worker(settings)
-    worker = faust.Worker(
-        app, loglevel=settings.log_level, logging_config=logging_config(settings.log_level), quiet=True
-    )
-    worker.execute_from_commandline()
+    """Serve ``/metrics`` on ``metrics_port``, then block running the worker until SIGTERM/SIGINT.
+
+    The endpoint is up before the Triton contract check, so probes see the
+    process (``streamdecide_worker_ready 0``) while it waits for Triton.
+    """
+    metrics = Metrics()
+    server = serve_metrics(metrics.registry, metrics_host(settings), settings.metrics_port)
+    try:
+        settings = asyncio.run(follow_topic_partitions(settings))
+        asyncio.run(check_triton(settings, contract_timeout_s))
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        app, _ = build_worker(settings, metrics)
+        worker = faust.Worker(
+            app, loglevel=settings.log_level, logging_config=logging_config(settings.log_level), quiet=True
+        )
+        worker.execute_from_commandline()
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,4 +1,4 @@
-"""Bid decisions for a micro-batch of events carrying an ``ad_slot``: one ``ctr`` request per batch."""
+"""Bid decisions for a micro-batch of events carrying an ``ad_slot``: one ``ctr`` request per served model."""
 
 from __future__ import annotations
 
@@ -6,129 +6,134 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from agents.bidding.budget import CPM_PER_UNIT, utc_day
+from agents.bidding.pacing import budget_share, budget_state, day_progress
 from agents.bidding.policy import Bid, candidate_campaigns, choose_bid
-from agents.context import DecisionContext, Incoming
+from agents.categories import context_category
+from agents.context import DecisionContext
 from agents.features import N_CTR_FEATURES, ctr_features
-from agents.scenes import scene_of
-from agents.scoring import ScoringUnavailable
+from agents.grouped_scoring import FALLBACK_VERSION, score_blocks
+from agents.profiles.update import ts_ms
+from agents.staging import Staged
 from schemas.catalog import Campaign
-from schemas.common import CATEGORIES
-from schemas.decisions import BidDecision, decision_id_for
+from schemas.decisions import BidDecision, Scene, decision_id_for
 from schemas.reasons import Reason
 
-MODEL = "ctr"
-
-
-def category_of_page(page: str) -> str | None:
-    """The category of a category page (``/c/<category>``), else None.
-
-    Examples
-    --------
-    >>> category_of_page("/c/toys"), category_of_page("/c/toys/lego"), category_of_page("/home")
-    ('toys', 'toys', None)
-    """
-    parts = page.strip("/").split("/")
-    if len(parts) >= 2 and parts[0] == "c" and parts[1] in CATEGORIES:
-        return parts[1]
-    return None
-
-
-def context_category(incoming: Incoming, ctx: DecisionContext) -> str | None:
-    """The product category an ad slot appears next to, when known."""
-    event = incoming.event
-    if event.kind == "product_view":
-        product = ctx.catalog.products.get(event.product_id)
-        return product.category if product else None
-    if event.kind == "page_view":
-        return category_of_page(event.page)
-    return None
+FEATURE_SCENE: dict[Scene, str] = {
+    "search": "search",
+    "browse": "browse",
+    "product": "product",
+    "cart": "browse",
+    "checkout": "browse",
+    "post_purchase": "browse",
+}
+"""Scene as the ctr model knows it (it was trained on search, browse and product slots)."""
 
 
 @dataclass
 class _Slot:
-    incoming: Incoming
+    staged: Staged
+    decision_id: str
     candidates: list[Campaign]
-    first_row: int
+    category: str | None
     reasons: tuple[str, ...]
 
 
-async def decide_bids(items: list[Incoming], ctx: DecisionContext) -> list[BidDecision]:
-    """One bid decision per event with an ``ad_slot`` (``bid_cpm = 0`` when we pass)."""
+def _budget(
+    campaigns: list[Campaign], slot_event: Staged, decision_id: str, ctx: DecisionContext
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Budget left and pacing multiplier per campaign, for the slot's partition and day."""
+    settings = ctx.settings
+    event = slot_event.event
+    return budget_state(
+        campaigns, ctx.budget, day=utc_day(event.ts), partition=slot_event.incoming.partition,
+        progress=day_progress(event.ts), policy=settings.bidding, excluding=decision_id,
+        share_of={c.campaign_id: budget_share(c, settings.bidding, settings.topic_partitions) for c in campaigns},
+    )  # fmt: skip
+
+
+def _plan(staged: Staged, ctx: DecisionContext, campaigns: list[Campaign]) -> _Slot:
     policy = ctx.settings.bidding
-    today = ctx.clock().date()
+    event = staged.event
+    decision_id = decision_id_for(event.event_id, "bid")
+    intent = staged.intent
+    category = context_category(event, ctx.catalog.products, intent.category if intent else None)
+    slot = event.ad_slot
+    if slot.tmax_ms is not None and ctx.latency_ms(staged.incoming, ctx.clock()) > slot.tmax_ms:
+        return _Slot(staged, decision_id, [], category, (Reason.DEADLINE.value,))
+    def has_budget(campaign: Campaign) -> bool:
+        headroom, _ = _budget([campaign], staged, decision_id, ctx)
+        return headroom[campaign.campaign_id] > 0.0
+
+    candidates, why = candidate_campaigns(
+        campaigns, locale=event.locale, context_category=category, has_budget=has_budget,
+        affinity=staged.after.affinity, limit=policy.max_candidates, match_category=policy.match_context_category,
+    )  # fmt: skip
+    return _Slot(staged, decision_id, candidates, category, why)
+
+
+def _features(slot: _Slot) -> np.ndarray:
+    event = slot.staged.event
+    rows = [
+        ctr_features(
+            channel=event.channel, scene=FEATURE_SCENE[slot.staged.scene], ts=event.ts, locale=event.locale,
+            floor_cpm=event.ad_slot.floor_cpm, context_category=slot.category, campaign=campaign,
+        )  # fmt: skip
+        for campaign in slot.candidates
+    ]
+    return np.asarray(rows, dtype=np.float32).reshape(-1, N_CTR_FEATURES)
+
+
+async def decide_bids(items: list[Staged], ctx: DecisionContext) -> list[BidDecision]:
+    """One bid decision per event with an ``ad_slot`` (``bid_cpm = 0`` when we pass)."""
+    if not items:
+        return []
+    policy, routes = ctx.settings.bidding, ctx.settings.scenes
     campaigns = list(ctx.catalog.campaigns.values())
-    spent = {c.campaign_id: ctx.budget.spent(c.campaign_id, today) for c in campaigns}
-    remaining = {c.campaign_id: c.daily_budget - spent[c.campaign_id] for c in campaigns}
-    rows: list[list[float]] = []
-    slots: list[_Slot] = []
-    for incoming in items:
-        event = incoming.event
-        category = context_category(incoming, ctx)
-        candidates, why = candidate_campaigns(
-            campaigns, locale=event.locale, currency_spent=spent, context_category=category, limit=policy.max_candidates
-        )
-        slots.append(_Slot(incoming, candidates, len(rows), why))
-        for campaign in candidates:
-            rows.append(
-                ctr_features(
-                    channel=event.channel,
-                    scene=scene_of(event.kind),
-                    ts=event.ts,
-                    locale=event.locale,
-                    floor_cpm=event.ad_slot.floor_cpm,
-                    context_category=category,
-                    campaign=campaign,
-                )
-            )
-    p_ctr: np.ndarray | None = None
-    model_version, degraded, failure = "fallback", False, ""
-    if rows:
-        try:
-            scores = await ctx.scorer.score(MODEL, np.asarray(rows, dtype=np.float32).reshape(-1, N_CTR_FEATURES))
-            p_ctr, model_version = scores.proba, scores.model_version
-        except ScoringUnavailable as exc:
-            degraded, failure = True, exc.reason.value
+    slots = [_plan(staged, ctx, campaigns) for staged in items]
+    scored = await score_blocks(ctx.scorer, [(routes.route(s.staged.scene).ctr_model, _features(s)) for s in slots])
     now = ctx.clock()
     decisions = []
-    for slot in slots:
-        event = slot.incoming.event
-        latency = ctx.latency_ms(slot.incoming, now)
+    for slot, result in zip(slots, scored, strict=True):
+        event, incoming = slot.staged.event, slot.staged.incoming
+        latency = ctx.latency_ms(incoming, now)
+        degraded = bool(slot.candidates) and result.proba is None
         if not slot.candidates:
             bid = Bid(0.0, None, 0.0, slot.reasons)
-        elif p_ctr is None:
-            bid = Bid(0.0, None, 0.0, (failure, Reason.FALLBACK_RULE.value))
+        elif result.proba is None:
+            bid = Bid(0.0, None, 0.0, (result.failure, Reason.FALLBACK_RULE.value))
         else:
-            scored = p_ctr[slot.first_row : slot.first_row + len(slot.candidates)]
+            headroom, pace = _budget(slot.candidates, slot.staged, slot.decision_id, ctx)
             bid = choose_bid(
-                slot.candidates,
-                [float(p) for p in scored],
-                floor_cpm=event.ad_slot.floor_cpm,
-                remaining_budget=remaining,
-                policy=policy,
-            )
+                slot.candidates, [float(p) for p in result.proba], floor_cpm=event.ad_slot.floor_cpm,
+                headroom=headroom, policy=policy, pace=pace, shading=routes.route(slot.staged.scene).bid_shading,
+            )  # fmt: skip
         if event.ad_slot.tmax_ms is not None and latency > event.ad_slot.tmax_ms and bid.bid_cpm > 0:
             bid = Bid(0.0, None, bid.p_ctr, (Reason.DEADLINE.value,))
         if bid.campaign is not None:
-            remaining[bid.campaign.campaign_id] -= bid.bid_cpm / 1000.0
+            ctx.budget.reserve(
+                slot.decision_id, bid.campaign.campaign_id, bid.bid_cpm / CPM_PER_UNIT, utc_day(event.ts),
+                partition=incoming.partition, ts_ms=ts_ms(event),
+            )  # fmt: skip
         decisions.append(
             BidDecision(
-                decision_id=decision_id_for(event.event_id, "bid"),
+                decision_id=slot.decision_id,
                 event_id=event.event_id,
                 user_id=event.user_id,
                 decided_at=now,
                 latency_ms=latency,
-                scene=scene_of(event.kind),
-                model_version=model_version if not degraded else "fallback",
+                scene=slot.staged.scene,
+                model_version=result.model_version if not degraded else FALLBACK_VERSION,
                 degraded=degraded,
-                reasons=list(bid.reasons),
+                reasons=list(bid.reasons) + list(slot.staged.intent.reasons if slot.staged.intent else ()),
                 slot_id=event.ad_slot.slot_id,
                 bid_cpm=bid.bid_cpm,
                 currency=bid.campaign.currency if bid.campaign else policy.currency,
                 campaign_id=bid.campaign.campaign_id if bid.campaign else None,
                 ad_id=bid.campaign.ad_id if bid.campaign else None,
                 p_ctr=min(1.0, max(0.0, bid.p_ctr)),
-                query_category=None,
-                language=None,
+                query_category=slot.staged.intent.category if slot.staged.intent else None,
+                language=slot.staged.intent.language if slot.staged.intent else None,
             )
         )
     return decisions

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from agents.bidding.budget import CPM_PER_UNIT
 from agents.features import locale_matches
 from schemas.catalog import Campaign
 from schemas.reasons import Reason
 from streams.settings import BiddingPolicy
+
 
 
 @dataclass(frozen=True)
@@ -21,42 +23,74 @@ class Bid:
     reasons: tuple[str, ...]
 
 
+def targets(campaign: Campaign, locale: str | None, context_category: str | None, match_category: bool) -> bool:
+    """Whether ``campaign`` targets a slot: its language, and its category when the slot's is known.
+
+    Examples
+    --------
+    >>> c = Campaign(campaign_id="c", ad_id="a", category="toys", locales=["es-MX"], max_cpc=1, daily_budget=9,
+    ...              currency="USD")
+    >>> targets(c, "es-ES", None, True), targets(c, "es-ES", "books", True), targets(c, "es-ES", "books", False)
+    (True, False, True)
+    """
+    if locale_matches(locale, campaign) == 0.0:
+        return False
+    return not (match_category and context_category is not None and campaign.category != context_category)
+
+
 def candidate_campaigns(
     campaigns: Sequence[Campaign],
     *,
     locale: str | None,
-    currency_spent: dict[str, float],
     context_category: str | None,
+    has_budget: Callable[[Campaign], bool],
+    affinity: Mapping[str, float],
     limit: int,
+    match_category: bool = True,
 ) -> tuple[list[Campaign], tuple[str, ...]]:
-    """Campaigns that may bid on a slot, best matches first, and why others may not.
+    """Campaigns that may bid on a slot, best matches first, and why none may when the list is empty.
 
-    A campaign is eligible when it targets the event's language and has budget left.
+    A campaign is eligible when it targets the event's language, matches the
+    slot's category (when known and ``match_category``) and ``has_budget``.
+    Ranking: the slot's category, then the user's affinity, then ``max_cpc``.
+    Budgets are asked in rank order, only until ``limit`` campaigns qualify.
 
     Examples
     --------
     >>> mk = lambda cid, cat, loc: Campaign(campaign_id=cid, ad_id="a" + cid, category=cat, locales=loc,
     ...                                     max_cpc=1.0, daily_budget=10.0, currency="USD")
-    >>> cs = [mk("1", "toys", ["en-US"]), mk("2", "electronics", []), mk("3", "electronics", ["zh-CN"])]
-    >>> [c.campaign_id for c in candidate_campaigns(cs, locale="zh-CN", currency_spent={"3": 10.0},
-    ...                                              context_category="electronics", limit=5)[0]]
+    >>> cs = [mk("1", "toys", ["en-US"]), mk("2", "electronics", []), mk("3", "electronics", ["zh-CN"]),
+    ...       mk("4", "books", [])]
+    >>> funded = lambda c: c.campaign_id != "3"
+    >>> [c.campaign_id for c in candidate_campaigns(cs, locale="zh-CN", context_category="electronics",
+    ...                                              has_budget=funded, affinity={}, limit=5)[0]]
     ['2']
+    >>> [c.campaign_id for c in candidate_campaigns(cs, locale="en-US", context_category=None,
+    ...                                              has_budget=funded, affinity={"books": 2.0}, limit=5)[0]]
+    ['4', '1', '2']
+    >>> candidate_campaigns(cs, locale="zh-CN", context_category="toys", has_budget=funded, affinity={}, limit=5)
+    ([], ('no_campaign',))
+    >>> candidate_campaigns(cs[2:3], locale="zh-CN", context_category=None, has_budget=funded, affinity={}, limit=5)
+    ([], ('budget_spent',))
     """
+    targeted = [c for c in campaigns if targets(c, locale, context_category, match_category)]
+    targeted.sort(
+        key=lambda c: (c.category != context_category, -affinity.get(c.category, 0.0), -c.max_cpc, c.campaign_id)
+    )
     eligible, budget_hit = [], False
-    for campaign in campaigns:
-        if locale_matches(locale, campaign) == 0.0:
-            continue
-        if currency_spent.get(campaign.campaign_id, 0.0) >= campaign.daily_budget:
+    for campaign in targeted:
+        if len(eligible) == limit:
+            break
+        if has_budget(campaign):
+            eligible.append(campaign)
+        else:
             budget_hit = True
-            continue
-        eligible.append(campaign)
-    eligible.sort(key=lambda c: (c.category != context_category, -c.max_cpc, c.campaign_id))
     if eligible:
-        return eligible[:limit], ()
+        return eligible, ()
     return [], ((Reason.BUDGET_SPENT.value,) if budget_hit else (Reason.NO_CAMPAIGN.value,))
 
 
-def bid_for(p_ctr: float, campaign: Campaign, policy: BiddingPolicy) -> float:
+def bid_for(p_ctr: float, campaign: Campaign, policy: BiddingPolicy, shading: float | None = None) -> float:
     """Shaded CPM bid for one campaign: ``1000 · p_ctr · value_per_click · shading``.
 
     Never above ``1000 · p_ctr · max_cpc`` (the contract's cap).
@@ -68,7 +102,8 @@ def bid_for(p_ctr: float, campaign: Campaign, policy: BiddingPolicy) -> float:
     8.0
     """
     value_per_click = campaign.max_cpc * policy.value_per_click_share
-    return min(1000.0 * p_ctr * value_per_click * policy.shading, 1000.0 * p_ctr * campaign.max_cpc)
+    shade = policy.shading if shading is None else shading
+    return min(CPM_PER_UNIT * p_ctr * value_per_click * shade, CPM_PER_UNIT * p_ctr * campaign.max_cpc)
 
 
 def choose_bid(
@@ -76,30 +111,46 @@ def choose_bid(
     p_ctrs: Sequence[float],
     *,
     floor_cpm: float,
-    remaining_budget: dict[str, float],
+    headroom: Mapping[str, float],
     policy: BiddingPolicy,
+    pace: Mapping[str, float] | None = None,
+    shading: float | None = None,
 ) -> Bid:
-    """The best bid among scored candidates, or no bid with the reason.
+    """The best paced bid that clears the floor and fits the budget, or no bid with the reason.
+
+    Reasons when no campaign qualifies: ``below_floor`` (even unpaced bids are
+    under the floor), ``paced`` (pacing pushed them under), ``budget_spent``
+    (the bid would not fit the budget left).
 
     Examples
     --------
     >>> c = Campaign(campaign_id="c", ad_id="a", category="toys", max_cpc=2.0, daily_budget=9, currency="USD")
     >>> p = BiddingPolicy(value_per_click_share=0.5, shading=1.0)
-    >>> choose_bid([c], [0.01], floor_cpm=5.0, remaining_budget={"c": 9.0}, policy=p).bid_cpm
+    >>> choose_bid([c], [0.01], floor_cpm=5.0, headroom={"c": 9.0}, policy=p).bid_cpm
     10.0
-    >>> choose_bid([c], [0.01], floor_cpm=50.0, remaining_budget={"c": 9.0}, policy=p).reasons
+    >>> choose_bid([c], [0.01], floor_cpm=50.0, headroom={"c": 9.0}, policy=p).reasons
     ('below_floor',)
+    >>> choose_bid([c], [0.01], floor_cpm=5.0, headroom={"c": 9.0}, policy=p, pace={"c": 0.4}).reasons
+    ('paced',)
+    >>> choose_bid([c], [0.01], floor_cpm=5.0, headroom={"c": 0.005}, policy=p).reasons
+    ('budget_spent',)
     """
-    best: Bid | None = None
-    for campaign, p_ctr in zip(candidates, p_ctrs, strict=True):
-        bid = bid_for(p_ctr, campaign, policy)
-        if best is None or bid > best.bid_cpm:
-            best = Bid(bid, campaign, p_ctr, (Reason.MODEL.value,))
-    if best is None:
+    pace = pace or {}
+    if not candidates:
         return Bid(0.0, None, 0.0, (Reason.NO_CAMPAIGN.value,))
-    if best.bid_cpm < floor_cpm or best.bid_cpm <= 0.0:
-        return Bid(0.0, None, best.p_ctr, (Reason.BELOW_FLOOR.value,))
-    assert best.campaign is not None
-    if best.bid_cpm / 1000.0 > remaining_budget.get(best.campaign.campaign_id, 0.0):
-        return Bid(0.0, None, best.p_ctr, (Reason.BUDGET_SPENT.value,))
-    return best
+    best: Bid | None = None
+    top_p, top_raw, top_paced = 0.0, 0.0, 0.0
+    for campaign, p_ctr in zip(candidates, p_ctrs, strict=True):
+        raw = bid_for(p_ctr, campaign, policy, shading)
+        paced = raw * pace.get(campaign.campaign_id, 1.0)
+        top_p, top_raw, top_paced = max(top_p, p_ctr), max(top_raw, raw), max(top_paced, paced)
+        fits = paced / CPM_PER_UNIT <= headroom.get(campaign.campaign_id, 0.0)
+        if paced > 0.0 and paced >= floor_cpm and fits and (best is None or paced > best.bid_cpm):
+            best = Bid(paced, campaign, p_ctr, (Reason.MODEL.value,))
+    if best is not None:
+        return best
+    if top_raw <= 0.0 or top_raw < floor_cpm:
+        return Bid(0.0, None, top_p, (Reason.BELOW_FLOOR.value,))
+    if top_paced <= 0.0 or top_paced < floor_cpm:
+        return Bid(0.0, None, top_p, (Reason.PACED.value,))
+    return Bid(0.0, None, top_p, (Reason.BUDGET_SPENT.value,))

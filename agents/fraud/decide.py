@@ -1,73 +1,98 @@
-"""Fraud decisions for a micro-batch of orders: one ``fraud`` request per batch."""
+"""Fraud decisions for a micro-batch of orders: one ``fraud`` request per served model.
+
+The model's score combines with the rules the order hits (velocity from the
+user's profile, static rules) by noisy-OR; the thresholds come from the order's
+channel or scene. Reasons: the risk level, the rules hit, then the model inputs
+that raise the score most (occlusion probes sent in the same request).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from agents.context import DecisionContext, Incoming
-from agents.features import N_FRAUD_FEATURES, fraud_features
-from agents.fraud.policy import decide_fraud, fallback_action, risk_reason, rule_score, rules_hit
-from agents.scenes import scene_of
-from agents.scoring import ScoringUnavailable
+from agents.context import DecisionContext
+from agents.features import N_FRAUD_FEATURES
+from agents.fraud.explain import feature_row, inputs_of, probes, top_features
+from agents.fraud.policy import (
+    combine_risk,
+    decide_fraud,
+    fallback_action,
+    risk_reason,
+    rule_score,
+    rules_hit,
+    thresholds_for,
+)
+from agents.grouped_scoring import score_blocks
+from agents.profiles.velocity import Velocity, order_mark, order_velocity
+from agents.staging import Staged
 from schemas.decisions import FraudDecision, decision_id_for
 from schemas.events import Order
 from schemas.reasons import Reason
 
-MODEL = "fraud"
-
 
 def order_features(order: Order) -> list[float]:
     """The fraud model's input row for one order."""
-    return fraud_features(
-        channel=order.channel,
-        ts=order.ts,
-        amount=order.amount,
-        n_items=len(order.items),
-        account_age_days=order.account_age_days,
-        payment_method=order.payment.method,
-        has_card_hash=order.payment.card_hash is not None,
-        billing_country=order.billing_country,
-        shipping_country=order.shipping_country,
-        country=order.country,
-    )
+    return feature_row(inputs_of(order))
 
 
-async def decide_fraud_batch(items: list[Incoming], ctx: DecisionContext) -> list[FraudDecision]:
+@dataclass(frozen=True)
+class _Case:
+    staged: Staged
+    velocity: Velocity
+    hits: list[Reason]
+    probe_reasons: list[Reason]
+    rows: np.ndarray
+
+
+def _plan(staged: Staged, ctx: DecisionContext) -> _Case:
+    policy = ctx.settings.fraud
+    order: Order = staged.event
+    velocity = order_velocity(staged.before, order_mark(order, ctx.settings.pii_key))
+    inputs = inputs_of(order)
+    probed = probes(inputs, velocity.usual_amount, policy) if policy.explain_top_k > 0 else []
+    rows = np.asarray(
+        [feature_row(inputs), *(feature_row(p) for _, p in probed)], dtype=np.float32
+    ).reshape(-1, N_FRAUD_FEATURES)
+    return _Case(staged, velocity, rules_hit(order, velocity, policy), [r for r, _ in probed], rows)
+
+
+async def decide_fraud_batch(items: list[Staged], ctx: DecisionContext) -> list[FraudDecision]:
     """One fraud decision per order."""
     if not items:
         return []
-    policy = ctx.settings.fraud
-    rows = np.asarray([order_features(i.event) for i in items], dtype=np.float32).reshape(-1, N_FRAUD_FEATURES)
-    proba: np.ndarray | None = None
-    model_version, failure = "fallback", ""
-    try:
-        scores = await ctx.scorer.score(MODEL, rows)
-        proba, model_version = scores.proba, scores.model_version
-    except ScoringUnavailable as exc:
-        failure = exc.reason.value
+    policy, routes = ctx.settings.fraud, ctx.settings.scenes
+    cases = [_plan(staged, ctx) for staged in items]
+    scored = await score_blocks(ctx.scorer, [(routes.route(c.staged.scene).fraud_model, c.rows) for c in cases])
     now = ctx.clock()
     decisions = []
-    for index, incoming in enumerate(items):
-        order = incoming.event
-        hits = [h.value for h in rules_hit(order)]
-        if proba is None:
-            risk = rule_score(rules_hit(order))
+    for case, result in zip(cases, scored, strict=True):
+        order: Order = case.staged.event
+        hits = [h.value for h in case.hits]
+        if result.proba is None:
+            risk = rule_score(case.hits, policy.rule_weights)
             action = fallback_action(risk, policy)
-            reasons = [failure, Reason.FALLBACK_RULE.value, *hits]
+            reasons = [result.failure, Reason.FALLBACK_RULE.value, *hits]
         else:
-            risk = float(min(1.0, max(0.0, proba[index])))
-            action = decide_fraud(risk, policy)
-            reasons = [risk_reason(action).value, *hits]
+            model_score = float(min(1.0, max(0.0, result.proba[0])))
+            risk = combine_risk(model_score, case.hits, policy.rule_weights)
+            action = decide_fraud(risk, thresholds_for(order.channel, routes.route(case.staged.scene), policy))
+            named = top_features(
+                model_score, list(zip(case.probe_reasons, (float(p) for p in result.proba[1:]), strict=True)),
+                policy.explain_top_k, policy.explain_min_contribution,
+            )  # fmt: skip
+            reasons = [risk_reason(action).value, *hits, *(r.value for r in named)]
         decisions.append(
             FraudDecision(
                 decision_id=decision_id_for(order.event_id, "fraud"),
                 event_id=order.event_id,
                 user_id=order.user_id,
                 decided_at=now,
-                latency_ms=ctx.latency_ms(incoming, now),
-                scene=scene_of(order.kind),
-                model_version=model_version,
-                degraded=proba is None,
+                latency_ms=ctx.latency_ms(case.staged.incoming, now),
+                scene=case.staged.scene,
+                model_version=result.model_version,
+                degraded=result.proba is None,
                 reasons=reasons,
                 order_id=order.order_id,
                 action=action,

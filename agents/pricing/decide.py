@@ -1,68 +1,118 @@
-"""Price decisions for a micro-batch of product views: one ``conversion`` request per batch."""
+"""Price decisions for a micro-batch of product views: one ``conversion`` request per served model.
+
+Each view is priced under its user's experiment arm: ``optimise`` (the
+expected-margin maximum), ``thompson`` (a price drawn from the posterior of
+each price point's conversion, prior from the model) or ``list_price``. The
+decision logs the arm and the probability of its price (arm share × the
+probability of the price within the arm).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from agents.context import DecisionContext, Incoming
+from agents.context import DecisionContext
+from agents.experiments import assign_arm
 from agents.features import conversion_features
-from agents.pricing.policy import PriceChoice, choose_price, fallback_price, price_grid
-from agents.scenes import scene_of
-from agents.scoring import ScoringUnavailable
+from agents.grouped_scoring import score_blocks
+from agents.pricing.bandit import posterior
+from agents.pricing.policy import PriceChoice, fallback_price, price_for_strategy, price_grid
+from agents.profiles.update import ts_ms
+from agents.staging import Staged
 from schemas.catalog import Product
-from schemas.decisions import PriceDecision, decision_id_for
+from schemas.decisions import Experiment, PriceDecision, decision_id_for
+from streams.settings import ArmStrategy, ExperimentArm, Settings
 
-MODEL = "conversion"
+PROPENSITY_DECIMALS = 6
 
 
-async def decide_prices(items: list[Incoming], ctx: DecisionContext) -> list[PriceDecision]:
+@dataclass(frozen=True)
+class _View:
+    staged: Staged
+    decision_id: str
+    product: Product
+    arm: ExperimentArm | None
+    strategy: ArmStrategy
+    prices: np.ndarray
+
+
+def _plan(staged: Staged, product: Product, settings: Settings) -> _View:
+    experiment = settings.pricing.experiment
+    arm = assign_arm(staged.event.user_id, experiment.name, experiment.arms) if experiment.enabled else None
+    strategy: ArmStrategy = arm.strategy if arm else "optimise"
+    prices = np.array([product.list_price]) if strategy == "list_price" else price_grid(product, settings.pricing)
+    return _View(staged, decision_id_for(staged.event.event_id, "price"), product, arm, strategy, prices)
+
+
+def _choose(view: _View, p_convert: np.ndarray, ctx: DecisionContext) -> PriceChoice:
+    policy, product = ctx.settings.pricing, view.product
+    mean, std = p_convert, np.zeros_like(p_convert)
+    if view.strategy == "thompson":
+        shown, converted = ctx.bandit.counts(product.product_id, view.prices, excluding=view.decision_id)
+        mean, std = posterior(p_convert, policy.experiment.prior_strength, shown, converted)
+    draw_key = view.staged.event.event_id
+    return price_for_strategy(view.strategy, product, view.prices, p_convert, mean, std, draw_key, policy)
+
+
+def _experiment(view: _View, choice: PriceChoice, settings: Settings) -> Experiment | None:
+    if view.arm is None:
+        return None
+    return Experiment(
+        name=settings.pricing.experiment.name,
+        arm=view.arm.name,
+        propensity=round(view.arm.share * choice.propensity, PROPENSITY_DECIMALS),
+    )
+
+
+async def decide_prices(items: list[Staged], ctx: DecisionContext) -> list[PriceDecision]:
     """One price decision per ``product_view`` of a catalogued product (others get none)."""
-    policy = ctx.settings.pricing
-    planned: list[tuple[Incoming, Product, np.ndarray, int]] = []
-    blocks: list[np.ndarray] = []
-    row = 0
-    for incoming in items:
-        product = ctx.catalog.products.get(incoming.event.product_id)
-        if product is None:
-            continue
-        grid = price_grid(product, policy)
-        blocks.append(conversion_features(channel=incoming.event.channel, ts=incoming.event.ts, product=product, prices=grid))
-        planned.append((incoming, product, grid, row))
-        row += len(grid)
-    if not planned:
+    settings = ctx.settings
+    views = []
+    for staged in items:
+        product = ctx.catalog.products.get(staged.event.product_id)
+        if product is not None:
+            views.append(_plan(staged, product, settings))
+    if not views:
         return []
-    proba: np.ndarray | None = None
-    model_version, failure = "fallback", ""
-    try:
-        scores = await ctx.scorer.score(MODEL, np.concatenate(blocks))
-        proba, model_version = scores.proba, scores.model_version
-    except ScoringUnavailable as exc:
-        failure = exc.reason.value
+    blocks = [
+        (
+            settings.scenes.route(v.staged.scene).conversion_model,
+            conversion_features(channel=v.staged.event.channel, ts=v.staged.event.ts, product=v.product,
+                                prices=v.prices),
+        )  # fmt: skip
+        for v in views
+    ]
+    scored = await score_blocks(ctx.scorer, blocks)
     now = ctx.clock()
     decisions = []
-    for incoming, product, grid, start in planned:
-        event = incoming.event
-        if proba is None:
-            choice = fallback_price(product)
-            choice = PriceChoice(choice.price, choice.p_convert, (failure, *choice.reasons))
+    for view, result in zip(views, scored, strict=True):
+        event = view.staged.event
+        if result.proba is None:
+            fallback = fallback_price(view.product)
+            choice = PriceChoice(fallback.price, fallback.p_convert, (result.failure, *fallback.reasons))
         else:
-            choice = choose_price(product, grid, proba[start : start + len(grid)], policy)
+            choice = _choose(view, result.proba, ctx)
+            product_id = view.product.product_id
+            ctx.bandit.record_exposure(view.decision_id, event.user_id, product_id, choice.price, ts_ms(event))
         decisions.append(
             PriceDecision(
-                decision_id=decision_id_for(event.event_id, "price"),
+                decision_id=view.decision_id,
                 event_id=event.event_id,
                 user_id=event.user_id,
                 decided_at=now,
-                latency_ms=ctx.latency_ms(incoming, now),
-                scene=scene_of(event.kind),
-                model_version=model_version,
-                degraded=proba is None,
+                latency_ms=ctx.latency_ms(view.staged.incoming, now),
+                scene=view.staged.scene,
+                model_version=result.model_version,
+                degraded=result.proba is None,
                 reasons=list(choice.reasons),
-                product_id=product.product_id,
+                product_id=view.product.product_id,
                 price=choice.price,
-                list_price=product.list_price,
-                currency=product.currency,
+                list_price=view.product.list_price,
+                currency=view.product.currency,
                 p_convert=min(1.0, max(0.0, choice.p_convert)),
+                experiment=_experiment(view, choice, settings),
             )
         )
     return decisions

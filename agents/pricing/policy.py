@@ -1,14 +1,19 @@
-"""Pure pricing rules: candidate price grid and the expected-margin choice."""
+"""Pure pricing rules: candidate price grid, the expected-margin choice, and Thompson-sampled exploration."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
+from agents.experiments import normal_draws, thompson_pick
 from schemas.catalog import Product
 from schemas.reasons import Reason
-from streams.settings import PricingPolicy
+from streams.settings import ArmStrategy, PricingExperiment, PricingPolicy
+
+CENTS = 2
+GRID_CACHE_SIZE = 65_536
 
 
 def price_bounds(product: Product, policy: PricingPolicy) -> tuple[float, float]:
@@ -29,6 +34,8 @@ def price_bounds(product: Product, policy: PricingPolicy) -> tuple[float, float]
 def price_grid(product: Product, policy: PricingPolicy) -> np.ndarray:
     """Candidate prices: ``grid_points`` evenly spaced within :func:`price_bounds`, plus list price.
 
+    The grid is cached per (bounds, list price, points) and read-only.
+
     Examples
     --------
     >>> p = Product(product_id="p", title="t", category="home", currency="USD", list_price=100,
@@ -37,17 +44,59 @@ def price_grid(product: Product, policy: PricingPolicy) -> np.ndarray:
     [90.0, 100.0, 110.0]
     """
     low, high = price_bounds(product, policy)
-    grid = np.linspace(low, high, policy.grid_points)
-    return np.unique(np.round(np.append(grid, product.list_price), 2).clip(low, high))
+    return _grid(low, high, float(product.list_price), policy.grid_points)
+
+
+@lru_cache(maxsize=GRID_CACHE_SIZE)
+def _grid(low: float, high: float, list_price: float, points: int) -> np.ndarray:
+    grid = np.unique(np.round(np.append(np.linspace(low, high, points), list_price), CENTS).clip(low, high))
+    grid.flags.writeable = False
+    return grid
 
 
 @dataclass(frozen=True)
 class PriceChoice:
-    """A chosen price, its purchase probability and the reasons."""
+    """A chosen price, its purchase probability, the reasons, and its probability given the arm."""
 
     price: float
     p_convert: float
     reasons: tuple[str, ...]
+    propensity: float = 1.0
+
+
+def margin_ok(product: Product, prices: np.ndarray, policy: PricingPolicy) -> np.ndarray:
+    """Which prices keep ``(price − unit_cost) / price`` at or above the margin floor.
+
+    Examples
+    --------
+    >>> p = Product(product_id="p", title="t", category="home", currency="USD", list_price=10,
+    ...             unit_cost=9, min_price=9, max_price=12, stock=1)
+    >>> margin_ok(p, np.array([9.0, 9.5, 10.0]), PricingPolicy(min_margin=0.05)).tolist()
+    [False, True, True]
+    """
+    return prices - product.unit_cost >= policy.min_margin * prices
+
+
+def guardrail_reasons(product: Product, price: float, policy: PricingPolicy) -> tuple[str, ...]:
+    """``max_change`` when the price sits on a bound set by the max change rather than the catalog.
+
+    Examples
+    --------
+    >>> p = Product(product_id="p", title="t", category="home", currency="USD", list_price=100,
+    ...             unit_cost=50, min_price=50, max_price=150, stock=1)
+    >>> guardrail_reasons(p, 80.0, PricingPolicy(max_change=0.2)), guardrail_reasons(p, 90.0, PricingPolicy())
+    (('max_change',), ())
+    """
+    low, high = price_bounds(product, policy)
+    clipped_low = low > product.min_price and price <= low
+    clipped_high = high < product.max_price and price >= high
+    return (Reason.MAX_CHANGE.value,) if clipped_low or clipped_high else ()
+
+
+def list_price_choice(product: Product, prices: np.ndarray, p_convert: np.ndarray, reason: Reason) -> PriceChoice:
+    """List price (``prices`` must contain it), with its purchase probability."""
+    index = int(np.argmin(np.abs(prices - product.list_price)))
+    return PriceChoice(float(product.list_price), float(p_convert[index]), (reason.value,))
 
 
 def choose_price(product: Product, prices: np.ndarray, p_convert: np.ndarray, policy: PricingPolicy) -> PriceChoice:
@@ -65,18 +114,88 @@ def choose_price(product: Product, prices: np.ndarray, p_convert: np.ndarray, po
     >>> choose_price(p, prices, np.array([0.01, 0.03, 0.02]), PricingPolicy()).price
     100.0
     """
-    margin = prices - product.unit_cost
-    ok = margin >= policy.min_margin * prices
+    ok = margin_ok(product, prices, policy)
     if not ok.any():
-        list_index = int(np.argmin(np.abs(prices - product.list_price)))
-        return PriceChoice(float(prices[list_index]), float(p_convert[list_index]), (Reason.MARGIN_FLOOR.value,))
-    value = np.where(ok, p_convert * margin, -np.inf)
+        return list_price_choice(product, prices, p_convert, Reason.MARGIN_FLOOR)
+    value = np.where(ok, p_convert * (prices - product.unit_cost), -np.inf)
     best = int(np.argmax(value))
-    low, high = price_bounds(product, policy)
-    reasons = [Reason.OPTIMISED.value]
-    if prices[best] in (low, high) and (low, high) != (product.min_price, product.max_price):
-        reasons.append(Reason.MAX_CHANGE.value)
-    return PriceChoice(float(prices[best]), float(p_convert[best]), tuple(reasons))
+    price = float(prices[best])
+    reasons = (Reason.OPTIMISED.value, *guardrail_reasons(product, price, policy))
+    return PriceChoice(price, float(p_convert[best]), reasons)
+
+
+def thompson_price(
+    product: Product,
+    prices: np.ndarray,
+    p_convert: np.ndarray,
+    posterior_mean: np.ndarray,
+    posterior_std: np.ndarray,
+    draw_key: str,
+    policy: PricingPolicy,
+    experiment: PricingExperiment,
+) -> PriceChoice:
+    """A price drawn by Thompson sampling on expected margin, with its propensity.
+
+    Parameters
+    ----------
+    p_convert
+        The model's purchase probability at each price (reported with the choice).
+    posterior_mean, posterior_std
+        Each price point's conversion posterior (model prior plus observed outcomes).
+    draw_key
+        Picks the event's draws (its ``event_id``: a redelivered event draws the same price).
+
+    Examples
+    --------
+    >>> p = Product(product_id="p", title="t", category="home", currency="USD", list_price=100,
+    ...             unit_cost=50, min_price=80, max_price=120, stock=1)
+    >>> prices, pc = np.array([80.0, 100.0, 120.0]), np.array([0.06, 0.03, 0.01])
+    >>> c = thompson_price(p, prices, pc, pc, np.full(3, 1e-4), "e", PricingPolicy(), PricingExperiment())
+    >>> c.price, c.propensity, c.reasons
+    (80.0, 1.0, ('optimised',))
+    """
+    ok = margin_ok(product, prices, policy)
+    if not ok.any():
+        return list_price_choice(product, prices, p_convert, Reason.MARGIN_FLOOR)
+    noise = normal_draws(experiment.propensity_draws, len(prices), experiment.name, draw_key)
+    pick = thompson_pick(posterior_mean, posterior_std, prices - product.unit_cost, ok, noise)
+    price = float(prices[pick.index])
+    why = Reason.OPTIMISED if pick.greedy else Reason.EXPLORED
+    return PriceChoice(
+        price, float(p_convert[pick.index]), (why.value, *guardrail_reasons(product, price, policy)), pick.propensity
+    )
+
+
+def price_for_strategy(
+    strategy: ArmStrategy,
+    product: Product,
+    prices: np.ndarray,
+    p_convert: np.ndarray,
+    posterior_mean: np.ndarray,
+    posterior_std: np.ndarray,
+    draw_key: str,
+    policy: PricingPolicy,
+) -> PriceChoice:
+    """The price an arm's strategy picks among ``prices`` (the grid, or just list price for ``list_price``).
+
+    The posterior and ``draw_key`` (the event's id) only matter to ``thompson``.
+
+    Examples
+    --------
+    >>> p = Product(product_id="p", title="t", category="home", currency="USD", list_price=100,
+    ...             unit_cost=50, min_price=80, max_price=120, stock=1)
+    >>> prices, pc = np.array([80.0, 100.0, 120.0]), np.array([0.06, 0.03, 0.01])
+    >>> [price_for_strategy(s, p, prices, pc, pc, np.zeros(3), "e", PricingPolicy()).price
+    ...  for s in ("optimise", "thompson", "list_price")]
+    [80.0, 80.0, 100.0]
+    """
+    if strategy == "list_price":
+        return list_price_choice(product, prices, p_convert, Reason.LIST_PRICE)
+    if strategy == "optimise":
+        return choose_price(product, prices, p_convert, policy)
+    return thompson_price(
+        product, prices, p_convert, posterior_mean, posterior_std, draw_key, policy, policy.experiment
+    )
 
 
 def fallback_price(product: Product) -> PriceChoice:

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import sys
+import sysconfig
 import time
 import urllib.error
 import urllib.request
@@ -153,10 +154,19 @@ def triton_command(
 
 
 def _server_env() -> dict[str, str]:
-    """This environment with the venv ``bin`` first on PATH (the stub finds the venv through it)."""
+    """This environment with the venv ``bin`` first on PATH (the stub finds the venv through it).
+
+    The stub links ``libpython3.11.so.1.0`` dynamically and would find Debian's 3.11.2,
+    while the venv's standard library may come from a newer shared 3.11 build (here
+    pyenv's 3.11.7) whose ``_ssl`` needs a newer libpython: ``import transformers`` (via
+    ``ssl``) then fails inside the stub. This interpreter's LIBDIR goes first.
+    """
     env = dict(os.environ)
     venv_bin = os.path.dirname(sys.executable)
     env["PATH"] = os.pathsep.join(filter(None, (venv_bin, env.get("PATH"))))
+    libdir = sysconfig.get_config_var("LIBDIR")
+    if sysconfig.get_config_var("Py_ENABLE_SHARED") and libdir:
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, (libdir, env.get("LD_LIBRARY_PATH"))))
     return env
 
 

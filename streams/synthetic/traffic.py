@@ -81,7 +81,7 @@ class _Run:
     sequence: Iterator[int] = field(default_factory=count)
 
     def shift(self) -> Shift:
-        return self.scenario.shift_at(self.clock.elapsed_s)
+        return self.scenario.shift_at(self.clock.elapsed_s, self.clock.index)
 
     def later(self, delay: tuple[int, int], topic: str, event: dict[str, Any]) -> None:
         due = self.clock.index + self.rng.randint(*delay)

@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaProducer
 from schemas.codec import encode, loads
 from streams.admin import ensure_topics
 from streams.consume import follow
-from streams.embedded.process import ChildProcess
+from streams.embedded.process import ChildProcess, free_port
 from streams.topics import FRAUD, ORDERS, topic_specs
 
 PARTITIONS = 2
@@ -78,6 +78,7 @@ def start_worker(bootstrap: str, triton_url: str, data_dir: Path, **settings: st
         STREAMDECIDE_APP_ID=f"sd-test-{uuid.uuid4().hex[:8]}",
         STREAMDECIDE_TOPIC_PARTITIONS=str(PARTITIONS),
         STREAMDECIDE_LOG_LEVEL="info",
+        STREAMDECIDE_METRICS_PORT=str(free_port()),
     )
     env.update({f"STREAMDECIDE_{k.upper()}": v for k, v in settings.items()})
     return ChildProcess("worker", [sys.executable, "-m", "streams.cli", "worker"], data_dir / "worker.log", env=env).start()

@@ -195,8 +195,8 @@ def test_cli_train_if_missing_and_describe(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(cli, "train_model", small_train)
     settings = Settings(_env_file=None, model_repository=tmp_path / "repo")
     assert [c.model for c in cli.train(settings, ["fraud"], if_missing=False)] == ["fraud"]
-    assert [c.model for c in cli.train(settings, None, if_missing=True)] == ["ctr", "conversion"]
-    assert cli.train(settings, None, if_missing=True) == []
+    assert [c.model for c in cli.train(settings, list(MODELS), if_missing=True)] == ["ctr", "conversion"]
+    assert cli.train(settings, list(MODELS), if_missing=True) == []
     rows = cli.describe(settings)
     assert [(r["model"], r["version"]) for r in rows] == [("conversion", 1), ("ctr", 1), ("fraud", 1)]
     assert {"created_at", "auc", "pr_auc", "log_loss", "ece"} <= set(rows[0])
@@ -208,7 +208,7 @@ def test_cli_train_if_missing_and_describe(tmp_path: Path, monkeypatch: pytest.M
 def default_cards(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Any], float]:
     settings = Settings(_env_file=None, model_repository=tmp_path_factory.mktemp("default-models"), seed=7)
     started = time.process_time()
-    cards = cli.train(settings)
+    cards = cli.train(settings, list(MODELS))
     return cards, time.process_time() - started
 
 
@@ -222,6 +222,11 @@ def test_default_training_meets_the_metric_thresholds(default_cards: tuple[list[
     assert by_model["fraud"].metrics.n * by_model["fraud"].metrics.base_rate >= 150
     for card in cards:
         assert card.metrics.ece <= 0.05, card.model
+    response = by_model["conversion"].price_response
+    assert response is not None and response.prior is not None and response.prior.rows > 100_000
+    assert -3.0 < response.prior.elasticity < -2.0 and response.prior.std_error < 0.2
+    assert abs(response.elasticity - response.world_elasticity) < 0.3
+    assert all(-4.0 < e < -1.0 for e in response.elasticity_by_category.values())
     assert cpu_seconds < CPU_BUDGET_S
 
 

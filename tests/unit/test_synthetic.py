@@ -186,7 +186,7 @@ def test_naive_start_is_rejected(world: World) -> None:
 
 
 def test_scenario_hook_shifts_the_truth(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    clicky = Scenario("clicky", "irresistible ads after 10 s", lambda s: Shift(ctr_logit=6.0) if s >= 10 else Shift())
+    clicky = Scenario("clicky", "irresistible ads after 10 s", lambda s, i: Shift(ctr_logit=6.0) if s >= 10 else Shift())
     monkeypatch.setitem(scenarios.SCENARIOS, "clicky", clicky)
     events = _events(world, 20_000, scenario="clicky")
     late = [e for _, _, e in events[2000:]]
@@ -283,3 +283,12 @@ async def test_produce_file_sends_every_line_raw_with_its_key(
         ("events.searches", lines[2], b"p-1"),
         ("events.searches", lines[3], None),
     ]
+
+
+def test_drift_scenario_shifts_at_its_event_index(world: World) -> None:
+    def clicks(events: list) -> int:
+        return sum(e["kind"] == "ad_click" for _, _, e in events)
+
+    shifted = _events(world, 40_000, scenario="ctr-drop@20000")
+    assert shifted[:20_000] == _events(world, 20_000)
+    assert clicks(shifted[20_000:]) < 0.5 * clicks(shifted[:20_000])  # seed 7: 78 clicks before, 16 after

@@ -1,0 +1,60 @@
+"""Query intents of a micro-batch's searches, before its state and decisions use them.
+
+One ``query_intent`` request per batch (cache misses only). When Triton cannot
+answer, searches go on without a category and their bids say why
+(``intent_unavailable``); nothing else waits or fails.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from agents.context import DecisionContext, Incoming
+from agents.intent import QueryIntent
+from agents.scoring import ScoringUnavailable
+from schemas.reasons import Reason
+
+log = logging.getLogger("streamdecide.intent")
+
+
+@dataclass(frozen=True)
+class SearchIntent:
+    """What the bids of one search may use: a category only when the model is confident enough."""
+
+    category: str | None
+    language: str | None
+    reasons: tuple[str, ...] = ()
+
+
+UNAVAILABLE = SearchIntent(None, None, (Reason.INTENT_UNAVAILABLE.value,))
+
+
+def usable(intent: QueryIntent, min_confidence: float) -> SearchIntent:
+    """The category when its probability reaches ``min_confidence``; the language always.
+
+    Examples
+    --------
+    >>> i = QueryIntent(category="toys", language="es", confidence=0.4, model_version="query_intent:1")
+    >>> usable(i, 0.5)
+    SearchIntent(category=None, language='es', reasons=('low_intent_confidence',))
+    >>> usable(i, 0.3).category
+    'toys'
+    """
+    if intent.confidence >= min_confidence:
+        return SearchIntent(intent.category, intent.language)
+    return SearchIntent(None, intent.language, (Reason.LOW_INTENT_CONFIDENCE.value,))
+
+
+async def search_intents(items: list[Incoming], ctx: DecisionContext) -> dict[str, SearchIntent]:
+    """Intent per ``event_id`` of the searches among ``items`` (empty when classification is off)."""
+    policy = ctx.settings.intent
+    searches = [i.event for i in items if i.event.kind == "search"]
+    if not searches or ctx.classify is None or not policy.enabled:
+        return {}
+    try:
+        intents = await ctx.classify([e.query for e in searches])
+    except ScoringUnavailable as exc:
+        log.warning("query intent unavailable", extra={"reason": exc.reason.value, "searches": len(searches)})
+        return {e.event_id: UNAVAILABLE for e in searches}
+    return {e.event_id: usable(i, policy.min_confidence) for e, i in zip(searches, intents, strict=True)}

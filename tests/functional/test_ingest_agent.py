@@ -1,0 +1,101 @@
+"""The real ingest agent under Faust's ``test_context()``: profiles land in the Faust table, decisions go out.
+
+No broker: Faust's test wrapper feeds records straight into the agent's stream;
+the output topics' ``send`` is replaced by a collector (one fixture per outbound
+dependency, as in Faust's testing guide) and Triton by a fixed scorer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+
+from agents.context import DecisionContext
+from agents.ingest import register_ingest
+from agents.scoring import Scores
+from agents.tables import TableStore
+from streams.app import create_app
+from streams.settings import Settings
+from streams.topics import BIDS, CLICKS, DLQ, FRAUD, ORDERS, PRICES
+from tests.functional.test_decide_batch import catalog
+
+SETTLE_S = 5.0
+
+
+class FixedScorer:
+    async def score(self, model: str, features: np.ndarray) -> Scores:
+        return Scores(np.full(len(features), 0.02, dtype=np.float32), f"{model}:1")
+
+
+@pytest.fixture
+def worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, DecisionContext, list[tuple[str, Any]]]]:
+    settings = Settings(_env_file=None, kafka_bootstrap="127.0.0.1:1", topic_partitions=1)
+    app, topics = create_app(settings)
+    ctx = DecisionContext(settings=settings, scorer=FixedScorer(), catalog=catalog())
+    ready = asyncio.Event()
+    ready.set()
+    agents = {agent.name: agent for agent in register_ingest(app, topics, ctx, ready)}
+    sent: list[tuple[str, Any]] = []
+    for name, topic in topics.outputs.items():
+
+        async def collect(key: Any = None, value: Any = None, _name: str = name, **_: Any) -> None:
+            sent.append((_name, value))
+
+        monkeypatch.setattr(topic, "send", collect)
+    yield agents, ctx, sent
+
+
+def raw(event: dict[str, Any]) -> bytes:
+    return orjson.dumps({"ts": datetime.now(UTC).isoformat(), "user_id": "u-1", "session_id": "s-1",
+                         "channel": "app", "locale": "en-US", **event})  # fmt: skip
+
+
+async def settle(sent: list[tuple[str, Any]], count: int) -> None:
+    deadline = time.monotonic() + SETTLE_S
+    while len(sent) < count and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+
+
+async def test_profiles_are_written_to_the_faust_table_and_decisions_sent(worker: Any) -> None:
+    agents, ctx, sent = worker
+    assert isinstance(ctx.profiles, TableStore)
+    clicks, orders = agents[f"ingest.{CLICKS}"], agents[f"ingest.{ORDERS}"]
+    async with clicks.test_context() as click_agent, orders.test_context() as order_agent:
+        await click_agent.put(raw({"kind": "product_view", "event_id": "v1", "product_id": "p-1",
+                                   "ad_slot": {"slot_id": "s1", "floor_cpm": 0.5}}), key=b"u-1", wait=False)  # fmt: skip
+        await click_agent.put(b'{"kind": "page_view"', key=b"u-1", wait=False)
+        await order_agent.put(raw({"kind": "order", "event_id": "o1", "order_id": "o-1", "amount": 20,
+                                   "currency": "USD", "items": [{"product_id": "p-1", "quantity": 1, "unit_price": 20}],
+                                   "payment": {"method": "card", "card_hash": "h"}}), key=b"u-1", wait=False)  # fmt: skip
+        await settle(sent, 4)
+    topics = sorted(topic for topic, _ in sent)
+    assert topics == sorted([BIDS, PRICES, FRAUD, DLQ]), sent
+    profile = ctx.profiles.get("u-1")
+    assert profile is not None and profile.orders == 1 and profile.events == 2
+    assert profile.session.scene == "checkout" and dict(profile.affinity) == {"electronics": 6.0}
+    assert ctx.profiles.table.get(b"u-1") is profile
+    decisions = {topic: value for topic, value in sent}
+    assert decisions[BIDS].scene == "product" and decisions[FRAUD].scene == "checkout"
+    assert decisions[PRICES].experiment is not None
+
+
+async def test_win_notices_spend_the_budget_in_the_spend_table(worker: Any) -> None:
+    agents, ctx, sent = worker
+    clicks = agents[f"ingest.{CLICKS}"]
+    async with clicks.test_context() as agent:
+        await agent.put(raw({"kind": "ad_impression", "event_id": "w1", "decision_id": "bid-x", "campaign_id": "c-1",
+                             "clearing_cpm": 250_000.0}), key=b"u-1", wait=False)  # fmt: skip
+        await agent.put(raw({"kind": "product_view", "event_id": "v2", "product_id": "p-1",
+                             "ad_slot": {"slot_id": "s1", "floor_cpm": 0.5}}), key=b"u-1", wait=False)  # fmt: skip
+        await settle(sent, 2)
+    bid = next(value for topic, value in sent if topic == BIDS)
+    assert bid.bid_cpm == 0 and bid.reasons == ["budget_spent"]
+    assert isinstance(ctx.budget.spend, TableStore) and ctx.budget.spend.table.keys()
+

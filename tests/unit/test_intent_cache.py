@@ -1,0 +1,60 @@
+"""The query-intent LRU: only misses go to Triton, one request per batch, bounded size, failures cache nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+import agents.intent as intent_module
+from agents.intent import CachingClassifier, QueryIntent
+from agents.scoring import ScoringUnavailable
+from schemas.reasons import Reason
+from streams.settings import IntentPolicy
+
+
+class Triton:
+    """Stands in for ``classify_queries``: records each request's texts; can fail."""
+
+    def __init__(self) -> None:
+        self.requests: list[list[str]] = []
+        self.down = False
+
+    async def __call__(self, scorer: object, texts: list[str], deadline_s: float | None = None) -> list[QueryIntent]:
+        if self.down:
+            raise ScoringUnavailable("query_intent", Reason.TRITON_UNAVAILABLE)
+        if texts:
+            self.requests.append(list(texts))
+        return [QueryIntent("toys", "en", 0.9, "query_intent:1") for _ in texts]
+
+
+@pytest.fixture
+def triton(monkeypatch: pytest.MonkeyPatch) -> Triton:
+    fake = Triton()
+    monkeypatch.setattr(intent_module, "classify_queries", fake)
+    return fake
+
+
+async def test_only_distinct_misses_are_requested_once_per_batch(triton: Triton) -> None:
+    classify = CachingClassifier(scorer=None, policy=IntentPolicy())  # type: ignore[arg-type]
+    first = await classify(["Lego  set", "lego set", "yoga mat"])
+    assert triton.requests == [["lego set", "yoga mat"]] and len(first) == 3
+    await classify(["LEGO SET", "yoga mat", "novela"])
+    assert triton.requests[-1] == ["novela"]
+    assert (classify.hits, classify.misses) == (3, 3)
+
+
+async def test_the_cache_is_bounded_and_least_recently_used_goes_first(triton: Triton) -> None:
+    classify = CachingClassifier(scorer=None, policy=IntentPolicy(cache_size=2))  # type: ignore[arg-type]
+    await classify(["a", "b"])
+    await classify(["a", "c"])
+    await classify(["a", "b"])
+    assert triton.requests == [["a", "b"], ["c"], ["b"]]
+
+
+async def test_a_failure_raises_and_caches_nothing(triton: Triton) -> None:
+    classify = CachingClassifier(scorer=None, policy=IntentPolicy())  # type: ignore[arg-type]
+    triton.down = True
+    with pytest.raises(ScoringUnavailable):
+        await classify(["a"])
+    triton.down = False
+    await classify(["a"])
+    assert triton.requests == [["a"]]

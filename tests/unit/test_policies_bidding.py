@@ -1,0 +1,163 @@
+"""Bidding policy: the contract's bid bounds, eligibility, and budgets never overspent, paced through the day."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agents.bidding.budget import CPM_PER_UNIT, BudgetBook
+from agents.bidding.pacing import budget_share, budget_state, day_progress, pacing_multiplier
+from agents.bidding.policy import bid_for, candidate_campaigns, choose_bid
+from schemas.catalog import Campaign
+from schemas.reasons import Reason
+from streams.settings import BiddingPolicy
+
+DAY = date(2026, 11, 23)
+MIDNIGHT = datetime(2026, 11, 23, tzinfo=UTC)
+
+
+def campaign(cid: str = "c", category: str = "toys", max_cpc: float = 1.0, budget: float = 20.0,
+             locales: tuple[str, ...] = ()) -> Campaign:  # fmt: skip
+    return Campaign(campaign_id=cid, ad_id=f"ad-{cid}", category=category, locales=list(locales), max_cpc=max_cpc,
+                    daily_budget=budget, currency="USD")  # fmt: skip
+
+
+def test_no_bid_when_the_floor_exceeds_what_the_campaign_can_pay() -> None:
+    c = campaign(max_cpc=0.5)
+    p_ctr = 0.02
+    ceiling = CPM_PER_UNIT * p_ctr * c.max_cpc
+    bid = choose_bid([c], [p_ctr], floor_cpm=ceiling + 0.01, headroom={"c": 100.0}, policy=BiddingPolicy())
+    assert bid.bid_cpm == 0 and bid.campaign is None and bid.reasons == (Reason.BELOW_FLOOR.value,)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(0.01, 20.0), st.floats(0.0, 1.0), st.floats(-1.0, 50.0), st.floats(0.0, 1.0)),
+             min_size=1, max_size=8),  # fmt: skip
+    st.floats(0.0, 200.0),
+    st.floats(0.05, 1.0),
+    st.floats(0.05, 1.0),
+)
+def test_every_bid_is_zero_or_between_the_floor_and_the_contracts_cap(
+    specs: list[tuple[float, float, float, float]], floor: float, value_share: float, shading: float
+) -> None:
+    campaigns = [campaign(cid=f"c{i}", max_cpc=cpc) for i, (cpc, _, _, _) in enumerate(specs)]
+    p_ctrs = [p for _, p, _, _ in specs]
+    headroom = {c.campaign_id: room for c, (_, _, room, _) in zip(campaigns, specs, strict=True)}
+    pace = {c.campaign_id: m for c, (_, _, _, m) in zip(campaigns, specs, strict=True)}
+    policy = BiddingPolicy(value_per_click_share=value_share, shading=shading)
+    bid = choose_bid(campaigns, p_ctrs, floor_cpm=floor, headroom=headroom, policy=policy, pace=pace)
+    if bid.bid_cpm == 0:
+        assert bid.campaign is None and len(bid.reasons) == 1
+        return
+    assert bid.campaign is not None
+    assert floor <= bid.bid_cpm <= CPM_PER_UNIT * bid.p_ctr * bid.campaign.max_cpc + 1e-9
+    assert bid.bid_cpm / CPM_PER_UNIT <= headroom[bid.campaign.campaign_id] + 1e-12
+
+
+def test_eligibility_by_category_and_locale_and_ranking_by_affinity() -> None:
+    cs = [campaign("es", "toys", locales=("es-MX",)), campaign("zh", "toys", locales=("zh-CN",)),
+          campaign("any-toys", "toys"), campaign("any-books", "books", max_cpc=3.0)]  # fmt: skip
+
+    def funded(c: Campaign) -> bool:
+        return True
+
+    on_toys, _ = candidate_campaigns(cs, locale="es-ES", context_category="toys", has_budget=funded, affinity={},
+                                     limit=8)  # fmt: skip
+    assert [c.campaign_id for c in on_toys] == ["any-toys", "es"]
+    anywhere, _ = candidate_campaigns(cs, locale="zh-CN", context_category=None, has_budget=funded,
+                                      affinity={"toys": 5.0}, limit=8)  # fmt: skip
+    assert [c.campaign_id for c in anywhere] == ["any-toys", "zh", "any-books"]
+    cross, _ = candidate_campaigns(cs, locale="en-US", context_category="toys", has_budget=funded, affinity={},
+                                   limit=8, match_category=False)  # fmt: skip
+    assert [c.campaign_id for c in cross] == ["any-toys", "any-books"]
+
+
+def test_a_spent_campaign_is_no_candidate() -> None:
+    cs = [campaign("c")]
+    spent = candidate_campaigns(cs, locale=None, context_category=None, has_budget=lambda c: False, affinity={},
+                                limit=8)  # fmt: skip
+    assert spent == ([], (Reason.BUDGET_SPENT.value,))
+
+
+def test_pacing_multiplier_falls_as_spend_runs_ahead_of_the_day() -> None:
+    assert day_progress(MIDNIGHT + timedelta(hours=6)) == 0.25
+    multipliers = [pacing_multiplier(spent, 100.0, 0.25, 0.05) for spent in (0, 25, 26, 28, 30, 99, 100)]
+    assert multipliers == sorted(multipliers, reverse=True)
+    assert multipliers[:2] == [1.0, 1.0] and multipliers[-3:] == [0.0, 0.0, 0.0]
+
+
+def test_budget_splits_over_partitions() -> None:
+    assert budget_share(campaign(budget=90.0), BiddingPolicy(), 3) == 30.0
+
+
+def simulate_day(policy: BiddingPolicy, step_s: int = 5, seed: int = 1) -> dict[str, object]:
+    """One campaign bidding on a slot every ``step_s`` seconds; half the bids win (first price, notice next step)."""
+    c = campaign(max_cpc=1.0, budget=20.0)
+    book, rng = BudgetBook(), random.Random(seed)
+    pending: list[tuple[str, float]] = []
+    spend_at: dict[float, float] = {}
+    max_bid, bids_after_spent, last_bid_s = 0.0, 0, 0
+    for n, second in enumerate(range(0, 86_400, step_s)):
+        for decision_id, cpm in pending:
+            book.record_win(c.campaign_id, cpm, DAY, decision_id=decision_id)
+        pending.clear()
+        book.expire(second * 1000, int(policy.win_notice_timeout_s * 1000))
+        exhausted = book.spent(c.campaign_id, DAY) >= c.daily_budget
+        progress = second / 86_400
+        headroom, pace = budget_state([c], book, day=DAY, partition=0, progress=progress,
+                                      share_of={"c": c.daily_budget}, policy=policy)  # fmt: skip
+        bid = choose_bid([c], [0.05], floor_cpm=1.0, headroom=headroom, policy=policy, pace=pace)
+        if bid.bid_cpm > 0:
+            bids_after_spent += exhausted
+            max_bid, last_bid_s = max(max_bid, bid.bid_cpm), second
+            decision_id = f"bid-{n}"
+            book.reserve(decision_id, c.campaign_id, bid.bid_cpm / CPM_PER_UNIT, DAY, partition=0, ts_ms=second * 1000)
+            if rng.random() < 0.5:
+                pending.append((decision_id, bid.bid_cpm))
+        spend_at[progress] = book.spent(c.campaign_id, DAY)
+    return {"campaign": c, "spend_at": spend_at, "max_bid": max_bid, "bids_after_spent": bids_after_spent,
+            "last_bid_s": last_bid_s, "spent": book.spent(c.campaign_id, DAY)}  # fmt: skip
+
+
+def test_spend_never_overshoots_the_budget_and_bidding_stops_once_it_is_spent() -> None:
+    run = simulate_day(BiddingPolicy(pacing=False))
+    budget, one_bid = run["campaign"].daily_budget, run["max_bid"] / CPM_PER_UNIT
+    assert max(run["spend_at"].values()) <= budget + one_bid
+    assert run["bids_after_spent"] == 0
+    assert run["last_bid_s"] < 6 * 3600  # unpaced, the budget is gone early in the day
+
+
+def test_pacing_spreads_the_budget_over_the_whole_day() -> None:
+    policy = BiddingPolicy(pacing_slack=0.05)
+    run = simulate_day(policy)
+    budget, one_bid = run["campaign"].daily_budget, run["max_bid"] / CPM_PER_UNIT
+    for progress, spent in run["spend_at"].items():
+        assert spent <= budget * (progress + policy.pacing_slack) + one_bid
+    spent_by = {h: max(s for p, s in run["spend_at"].items() if p <= h / 24) for h in (6, 12, 18)}
+    assert spent_by[6] == pytest.approx(budget * 0.25, rel=0.25)
+    assert spent_by[12] == pytest.approx(budget * 0.5, rel=0.15)
+    assert run["spent"] >= 0.95 * budget and run["spent"] <= budget + one_bid
+    assert run["last_bid_s"] > 86_400 * (1 - 2 * policy.pacing_slack)  # the slack lets it finish a little early
+
+
+def test_a_reservation_holds_budget_until_its_win_notice_or_timeout() -> None:
+    book = BudgetBook()
+    book.reserve("b1", "c", 0.4, DAY, partition=1, ts_ms=0)
+    assert book.committed("c", DAY, 1) == 0.4 and book.committed("c", DAY, 0) == 0.0
+    book.reserve("b1", "c", 0.4, DAY, partition=1, ts_ms=0)
+    assert book.committed("c", DAY, 1) == 0.4  # the same decision again replaces its own
+    book.record_win("c", 300.0, DAY, partition=1, decision_id="b1")
+    assert book.committed("c", DAY, 1) == 0.3 and book.reservations == {}
+    book.reserve("b2", "c", 0.5, DAY, partition=1, ts_ms=0)
+    assert book.expire(now_ms=121_000, timeout_ms=120_000) == 1 and book.committed("c", DAY, 1) == 0.3
+
+
+def test_bid_for_caps_at_the_contracts_ceiling() -> None:
+    c = campaign(max_cpc=2.0)
+    assert bid_for(0.1, c, BiddingPolicy(value_per_click_share=1.0, shading=1.0)) == pytest.approx(200.0)
+    assert bid_for(0.1, c, BiddingPolicy(), shading=0.5) == pytest.approx(1000 * 0.1 * 2.0 * 0.6 * 0.5)
