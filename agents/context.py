@@ -12,6 +12,7 @@ import numpy as np
 from agents.bidding.budget import BudgetBook
 from agents.catalog import CatalogStore
 from agents.intent import QueryIntent
+from agents.learning.loop import LearningLoop
 from agents.pricing.bandit import PriceBandit
 from agents.profiles.model import Profile
 from agents.scoring import Scores
@@ -64,6 +65,7 @@ class DecisionContext:
     bandit: PriceBandit = field(default_factory=PriceBandit)
     metrics: Metrics = field(default_factory=Metrics)
     classify: Callable[[list[str]], Awaitable[list[QueryIntent]]] | None = None
+    learning: LearningLoop | None = None
     clock: Callable[[], datetime] = utc_now
 
     def latency_ms(self, incoming: Incoming, now: datetime) -> float:

@@ -24,6 +24,8 @@ class Scored:
     proba: np.ndarray | None
     model_version: str
     failure: str = ""
+    shadow_proba: np.ndarray | None = None
+    shadow_version: str | None = None
 
 
 async def score_blocks(scorer: Scorer, blocks: Sequence[tuple[str, np.ndarray]]) -> list[Scored]:
@@ -60,7 +62,8 @@ async def score_blocks(scorer: Scorer, blocks: Sequence[tuple[str, np.ndarray]])
         start = 0
         for i in indexes:
             size = len(blocks[i][1])
-            out[i] = Scored(scores.proba[start : start + size], scores.model_version)
+            shadow = None if scores.shadow_proba is None else scores.shadow_proba[start : start + size]
+            out[i] = Scored(scores.proba[start : start + size], scores.model_version, "", shadow, scores.shadow_version)
             start += size
 
     await asyncio.gather(*(one(model, indexes) for model, indexes in by_model.items()))

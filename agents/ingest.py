@@ -12,20 +12,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import faust
 
 from agents.context import DecisionContext, Incoming
+from agents.learning.loop import LearningOutput
 from agents.route import decide_batch
 from agents.tables import declare_tables
 from schemas.codec import dead_letter, decode_event
 from schemas.errors import DecodeError
 from schemas.ops import DlqRecord
 from streams.app import AppTopics
-from streams.topics import DLQ, EVENT_TOPICS
+from streams.topics import DLQ, DRIFT_ALERTS, EVENT_TOPICS, LABELLED
 
 log = logging.getLogger("streamdecide.ingest")
+
+LearnedHook = Callable[[LearningOutput], Awaitable[None]]
 
 
 def split_batch(
@@ -58,10 +61,33 @@ def split_batch(
     return good, bad
 
 
-def register_ingest(app: faust.App, topics: AppTopics, ctx: DecisionContext, ready: asyncio.Event) -> list[faust.types.AgentT]:
+async def publish_learning(ctx: DecisionContext, topics: AppTopics, on_learned: LearnedHook | None) -> None:
+    """Send what the learning loop joined since the last batch: examples to ``ops.labelled``, alerts to drift."""
+    if ctx.learning is None:
+        return
+    learned = ctx.learning.drain(ctx.clock())
+    for example in learned.examples:
+        await topics.outputs[LABELLED].send(key=example.model.encode(), value=example)
+    for alert in learned.alerts:
+        log.warning("drift alert", extra={"model": alert.model, "detector": alert.detector, "signal": alert.signal,
+                                          "statistic": alert.statistic, "n": alert.n_observations})  # fmt: skip
+        await topics.outputs[DRIFT_ALERTS].send(key=alert.model.encode(), value=alert)
+    if on_learned is not None and (learned.examples or learned.alerts):
+        await on_learned(learned)
+
+
+def register_ingest(
+    app: faust.App,
+    topics: AppTopics,
+    ctx: DecisionContext,
+    ready: asyncio.Event,
+    on_learned: LearnedHook | None = None,
+) -> list[faust.types.AgentT]:
     """Register one ingest agent per input topic; they start deciding once ``ready`` is set.
 
     Also declares the profile and spend tables and puts them into ``ctx``.
+    ``on_learned`` gets each batch's learning output after it was published
+    (the worker stores examples and starts refits there).
     """
     ctx.profiles, ctx.budget.spend = declare_tables(app)
     batching = ctx.settings.batching
@@ -90,6 +116,7 @@ def register_ingest(app: faust.App, topics: AppTopics, ctx: DecisionContext, rea
                 ctx.metrics.observe_decisions(out.decision for out in outcomes)
                 for out in outcomes:
                     await topics.outputs[out.topic].send(key=out.key.encode(), value=out.decision)
+                await publish_learning(ctx, topics, on_learned)
 
         agents.append(app.agent(topics.inputs[name], name=f"ingest.{name}")(ingest))
     return agents

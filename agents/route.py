@@ -39,6 +39,10 @@ async def decide_batch(items: list[Incoming], ctx: DecisionContext) -> list[Outg
     bids, prices, frauds = await asyncio.gather(
         decide_bids(with_slot, ctx), decide_prices(views, ctx), decide_fraud_batch(orders, ctx)
     )
+    if ctx.learning is not None and items:
+        for incoming in items:
+            ctx.learning.outcome(incoming.event)
+        ctx.learning.expire(max(i.event.ts for i in items))
     out = [Outgoing(BIDS, d.user_id, d) for d in bids]
     out += [Outgoing(PRICES, d.user_id, d) for d in prices]
     out += [Outgoing(FRAUD, d.user_id, d) for d in frauds]

@@ -48,6 +48,9 @@ class Scores:
 
     proba: np.ndarray
     model_version: str
+    shadow_proba: np.ndarray | None = None
+    """A shadow candidate's probabilities for the same rows, when one is being evaluated."""
+    shadow_version: str | None = None
 
 
 @dataclass

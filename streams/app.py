@@ -10,7 +10,7 @@ from schemas.codec import register_faust_codec
 from streams.fetch_wait import set_fetch_max_wait
 from streams.security import faust_credentials
 from streams.settings import Settings
-from streams.topics import DECISION_TOPICS, DLQ, EVENT_TOPICS, MODEL_EVENTS, DRIFT_ALERTS
+from streams.topics import DECISION_TOPICS, DLQ, DRIFT_ALERTS, EVENT_TOPICS, LABELLED, MODEL_EVENTS
 
 SESSION_TIMEOUT_S = 6.0
 HEARTBEAT_S = 0.5
@@ -55,6 +55,6 @@ def create_app(settings: Settings) -> tuple[faust.App, AppTopics]:
     }
     outputs = {
         name: app.topic(name, key_serializer="raw", value_serializer="orjson")
-        for name in (*DECISION_TOPICS, DLQ, DRIFT_ALERTS, MODEL_EVENTS)
+        for name in (*DECISION_TOPICS, DLQ, DRIFT_ALERTS, MODEL_EVENTS, LABELLED)
     }
     return app, AppTopics(inputs=inputs, outputs=outputs)

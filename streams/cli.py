@@ -136,9 +136,10 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from schemas.codec import encode
-    from streams.demo import run_demo
+    from streams.demo import apply_demo_learning_env, run_demo
     from streams.runtime import Stack
 
+    apply_demo_learning_env()
     stack = Stack(settings)
     _stop_on_sigterm()
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections import Counter
@@ -81,6 +82,20 @@ def warmup_order(event_id: str) -> dict[str, object]:
         "channel": "web", "order_id": event_id, "items": [{"product_id": "warmup", "quantity": 1, "unit_price": 1.0}],
         "amount": 1.0, "currency": "USD", "payment": {"method": "card", "card_hash": "warmup"},
     }
+
+
+DEMO_LEARNING_ENV: dict[str, str] = {
+    "STREAMDECIDE_LEARNING__CLICK_WINDOW_S": "30",
+    "STREAMDECIDE_LEARNING__ORDER_WINDOW_S": "60",
+    "STREAMDECIDE_LEARNING__CHARGEBACK_WINDOW_S": "90",
+}
+"""Label windows short enough for a demo of minutes (unless set in the environment)."""
+
+
+def apply_demo_learning_env() -> None:
+    """Put :data:`DEMO_LEARNING_ENV` into the environment the worker inherits, keeping explicit values."""
+    for name, value in DEMO_LEARNING_ENV.items():
+        os.environ.setdefault(name, value)
 
 
 async def run_demo(

@@ -294,11 +294,14 @@ class LearningPolicy(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
+    enabled: bool = Field(True, description="Join labels, learn online, watch drift (off: decisions only).")
     click_window_s: float = Field(1800.0, gt=0, description="ad_impression → ad_click attribution window.")
     order_window_s: float = Field(3600.0, gt=0, description="price decision → order window.")
     chargeback_window_s: float = Field(86_400.0, gt=0, description="order → chargeback window.")
     max_pending: int = Field(200_000, ge=1, description="Decisions awaiting an outcome, per model.")
-    adwin_delta: float = Field(0.002, gt=0, lt=1, description="ADWIN confidence on loss and label rate.")
+    adwin_delta: float = Field(
+        1e-3, gt=0, lt=1, description="ADWIN confidence on loss and label rate (smaller: fewer false alarms, later alerts)."
+    )
     psi_threshold: float = Field(0.25, gt=0, description="Feature PSI that counts as drift.")
     psi_window: int = Field(2000, ge=100, description="Examples per PSI comparison (reference and recent).")
     cooldown: int = Field(5000, ge=0, description="Labelled examples after an alert before the next one.")
@@ -334,6 +337,7 @@ class RefitPolicy(BaseModel):
     unload_grace_s: float = Field(
         5.0, ge=0, description="Time for workers to follow a model event before Triton's served versions change."
     )
+    auto: bool = Field(True, description="A drift alert starts `streamdecide refit MODEL` (one at a time per model).")
 
 
 class Settings(BaseSettings):

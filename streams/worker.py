@@ -11,8 +11,14 @@ from agents.catalog_reader import follow_catalog
 from agents.context import DecisionContext
 from agents.features import MODEL_FEATURES
 from agents.ingest import register_ingest
+from agents.learning.live import LiveVersions, follow_live_versions
+from agents.learning.loop import LEARNED_MODELS, LearningLoop, LearningOutput
+from agents.learning.refit_launcher import RefitLauncher
+from agents.learning.store import ExampleStore, examples_dir
+from agents.learning.versioned import VersionedScorer
 from agents.intent import CachingClassifier, check_intent_contract
 from agents.scoring import TritonScorer
+from schemas.learning import LabelledExample
 from schemas.ops import DlqRecord
 from streams.app import create_app
 from streams.admin import agreed_partitions, existing_partitions, kafka_client_kwargs
@@ -66,8 +72,18 @@ def build_worker(settings: Settings, metrics: Metrics | None = None) -> tuple[fa
     app, topics = create_app(settings)
     scorer = TritonScorer(settings.triton_url or "", settings.triton, metrics=metrics)
     classify = CachingClassifier(scorer, settings.intent) if settings.intent.enabled else None
-    ctx = DecisionContext(settings=settings, scorer=scorer, metrics=metrics, classify=classify)
-    ready = asyncio.Event()
+    live = LiveVersions()
+    ctx = DecisionContext(
+        settings=settings, scorer=VersionedScorer(scorer, live), metrics=metrics, classify=classify,
+        learning=LearningLoop(settings.learning) if settings.learning.enabled else None,
+    )  # fmt: skip
+    stores = {
+        model: ExampleStore(examples_dir(settings.data_dir, model), settings.refit.recent_window,
+                            settings.refit.replay_size, settings.seed)
+        for model in LEARNED_MODELS
+    }  # fmt: skip
+    refits = RefitLauncher(settings)
+    ready, catalog_ready, live_ready = asyncio.Event(), asyncio.Event(), asyncio.Event()
     bootstrap = settings.kafka_bootstrap or ""
     client_kwargs = kafka_client_kwargs(settings)
     metrics.set_worker_ready(False)
@@ -76,14 +92,29 @@ def build_worker(settings: Settings, metrics: Metrics | None = None) -> tuple[fa
         metrics.observe_dlq([record])
         return await topics.outputs[DLQ].send(key=None, value=record)
 
+    async def on_learned(learned: LearningOutput) -> None:
+        by_model: dict[str, list[LabelledExample]] = {}
+        for example in learned.examples:
+            by_model.setdefault(example.model, []).append(example)
+        for model, examples in by_model.items():
+            await asyncio.to_thread(stores[model].extend, examples)
+        for alert in learned.alerts:
+            refits.on_alert(alert)
+
     @app.task
     async def catalog() -> None:
-        await follow_catalog(bootstrap, ctx.catalog, ready, dead_letter_catalog, client_kwargs)
+        await follow_catalog(bootstrap, ctx.catalog, catalog_ready, dead_letter_catalog, client_kwargs)
+
+    @app.task
+    async def live_versions() -> None:
+        await follow_live_versions(bootstrap, live, live_ready, client_kwargs, cache_dir=settings.data_dir)
 
     @app.task
     async def contract() -> None:
-        await ctx.scorer.check_contract(MODEL_FEATURES)
-        await ready.wait()
+        await scorer.check_contract(MODEL_FEATURES)
+        await catalog_ready.wait()
+        await live_ready.wait()
+        ready.set()
         metrics.set_worker_ready(True)
         log.info("worker deciding", extra={"models": sorted(MODEL_FEATURES)})
 
@@ -99,7 +130,7 @@ def build_worker(settings: Settings, metrics: Metrics | None = None) -> tuple[fa
     async def ad_budget() -> None:
         metrics.set_ad_budget(budget_by_currency(list(ctx.catalog.campaigns.values())))
 
-    register_ingest(app, topics, ctx, ready)
+    register_ingest(app, topics, ctx, ready, on_learned)
     return app, ctx
 
 

@@ -13,6 +13,7 @@ from agents.categories import context_category
 from agents.context import DecisionContext
 from agents.features import N_CTR_FEATURES, ctr_features
 from agents.grouped_scoring import FALLBACK_VERSION, score_blocks
+from agents.learning.loop import CTR
 from agents.profiles.update import ts_ms
 from agents.staging import Staged
 from schemas.catalog import Campaign
@@ -91,10 +92,11 @@ async def decide_bids(items: list[Staged], ctx: DecisionContext) -> list[BidDeci
     policy, routes = ctx.settings.bidding, ctx.settings.scenes
     campaigns = list(ctx.catalog.campaigns.values())
     slots = [_plan(staged, ctx, campaigns) for staged in items]
-    scored = await score_blocks(ctx.scorer, [(routes.route(s.staged.scene).ctr_model, _features(s)) for s in slots])
+    rows = [_features(s) for s in slots]
+    scored = await score_blocks(ctx.scorer, [(routes.route(s.staged.scene).ctr_model, r) for s, r in zip(slots, rows)])
     now = ctx.clock()
     decisions = []
-    for slot, result in zip(slots, scored, strict=True):
+    for slot, result, block in zip(slots, scored, rows, strict=True):
         event, incoming = slot.staged.event, slot.staged.incoming
         latency = ctx.latency_ms(incoming, now)
         degraded = bool(slot.candidates) and result.proba is None
@@ -110,6 +112,9 @@ async def decide_bids(items: list[Staged], ctx: DecisionContext) -> list[BidDeci
             )  # fmt: skip
         if event.ad_slot.tmax_ms is not None and latency > event.ad_slot.tmax_ms and bid.bid_cpm > 0:
             bid = Bid(0.0, None, bid.p_ctr, (Reason.DEADLINE.value,))
+        if bid.campaign is not None and ctx.learning is not None:
+            index = slot.candidates.index(bid.campaign)
+            ctx.learning.scored_row(CTR, slot.decision_id, block, index, result, slot.decision_id, event.ts)
         if bid.campaign is not None:
             ctx.budget.reserve(
                 slot.decision_id, bid.campaign.campaign_id, bid.bid_cpm / CPM_PER_UNIT, utc_day(event.ts),

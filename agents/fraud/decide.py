@@ -25,6 +25,7 @@ from agents.fraud.policy import (
     thresholds_for,
 )
 from agents.grouped_scoring import score_blocks
+from agents.learning.loop import FRAUD
 from agents.profiles.velocity import Velocity, order_mark, order_velocity
 from agents.staging import Staged
 from schemas.decisions import FraudDecision, decision_id_for
@@ -83,6 +84,9 @@ async def decide_fraud_batch(items: list[Staged], ctx: DecisionContext) -> list[
                 policy.explain_top_k, policy.explain_min_contribution,
             )  # fmt: skip
             reasons = [risk_reason(action).value, *hits, *(r.value for r in named)]
+            if ctx.learning is not None:
+                decision_id = decision_id_for(order.event_id, "fraud")
+                ctx.learning.scored_row(FRAUD, order.order_id, case.rows, 0, result, decision_id, order.ts)
         decisions.append(
             FraudDecision(
                 decision_id=decision_id_for(order.event_id, "fraud"),

@@ -16,6 +16,19 @@ from datetime import datetime, timedelta
 
 
 @dataclass(frozen=True)
+class Verdict:
+    """Which decision, the live version that scored it, and a shadow candidate's score when one ran."""
+
+    decision_id: str = ""
+    model_version: str = ""
+    shadow_score: float | None = None
+    shadow_version: str | None = None
+
+
+NO_VERDICT = Verdict()
+
+
+@dataclass(frozen=True)
 class Labelled:
     """One joined example: what the model saw, what it said, what happened."""
 
@@ -25,6 +38,7 @@ class Labelled:
     score: float
     label: bool
     decided_at: datetime
+    verdict: Verdict = NO_VERDICT
 
 
 @dataclass(frozen=True)
@@ -32,6 +46,7 @@ class _Pending:
     features: tuple[float, ...]
     score: float
     decided_at: datetime
+    verdict: Verdict = NO_VERDICT
 
 
 class LabelJoiner:
@@ -62,25 +77,32 @@ class LabelJoiner:
     def __len__(self) -> int:
         return len(self._pending)
 
-    def expect(self, key: str, features: list[float] | tuple[float, ...], score: float, at: datetime) -> list[Labelled]:
+    def expect(
+        self,
+        key: str,
+        features: list[float] | tuple[float, ...],
+        score: float,
+        at: datetime,
+        verdict: Verdict = NO_VERDICT,
+    ) -> list[Labelled]:
         """Start waiting for ``key``'s outcome; returns negatives evicted to stay bounded."""
         if key in self._pending:
             return []
-        self._pending[key] = _Pending(tuple(features), float(score), at)
+        self._pending[key] = _Pending(tuple(features), float(score), at, verdict)
         evicted = []
         while len(self._pending) > self.max_pending:
             old_key, old = self._pending.popitem(last=False)
-            evicted.append(Labelled(self.model, old_key, old.features, old.score, False, old.decided_at))
+            evicted.append(Labelled(self.model, old_key, old.features, old.score, False, old.decided_at, old.verdict))
             self.evicted += 1
         return evicted
 
     def resolve(self, key: str, at: datetime) -> Labelled | None:
-        """The positive outcome for ``key`` arrived at ``at`` (None if unknown or too late)."""
+        """The positive outcome for ``key`` arrived at ``at`` (None if unknown, earlier than the decision, or too late)."""
         pending = self._pending.get(key)
-        if pending is None or at - pending.decided_at > self.window:
+        if pending is None or at < pending.decided_at or at - pending.decided_at > self.window:
             return None
         del self._pending[key]
-        return Labelled(self.model, key, pending.features, pending.score, True, pending.decided_at)
+        return Labelled(self.model, key, pending.features, pending.score, True, pending.decided_at, pending.verdict)
 
     def expire(self, now: datetime) -> list[Labelled]:
         """Negatives whose window has passed by ``now`` (oldest first)."""
@@ -90,5 +112,5 @@ class LabelJoiner:
             if now - pending.decided_at <= self.window:
                 break
             del self._pending[key]
-            out.append(Labelled(self.model, key, pending.features, pending.score, False, pending.decided_at))
+            out.append(Labelled(self.model, key, pending.features, pending.score, False, pending.decided_at, pending.verdict))
         return out

@@ -17,6 +17,7 @@ from agents.context import DecisionContext
 from agents.experiments import assign_arm
 from agents.features import conversion_features
 from agents.grouped_scoring import score_blocks
+from agents.learning.loop import CONVERSION, conversion_key
 from agents.pricing.bandit import posterior
 from agents.pricing.policy import PriceChoice, fallback_price, price_for_strategy, price_grid
 from agents.profiles.update import ts_ms
@@ -87,7 +88,7 @@ async def decide_prices(items: list[Staged], ctx: DecisionContext) -> list[Price
     scored = await score_blocks(ctx.scorer, blocks)
     now = ctx.clock()
     decisions = []
-    for view, result in zip(views, scored, strict=True):
+    for view, result, (_, rows) in zip(views, scored, blocks, strict=True):
         event = view.staged.event
         if result.proba is None:
             fallback = fallback_price(view.product)
@@ -96,6 +97,10 @@ async def decide_prices(items: list[Staged], ctx: DecisionContext) -> list[Price
             choice = _choose(view, result.proba, ctx)
             product_id = view.product.product_id
             ctx.bandit.record_exposure(view.decision_id, event.user_id, product_id, choice.price, ts_ms(event))
+            if ctx.learning is not None:
+                index = int(np.argmin(np.abs(np.asarray(view.prices, dtype=float) - choice.price)))
+                key = conversion_key(event.user_id, product_id)
+                ctx.learning.scored_row(CONVERSION, key, rows, index, result, view.decision_id, event.ts)
         decisions.append(
             PriceDecision(
                 decision_id=view.decision_id,

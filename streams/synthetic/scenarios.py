@@ -3,7 +3,7 @@
 A scenario maps the moment of the stream (virtual seconds elapsed since its start
 and the index of the event being produced) to a :class:`Shift` applied by the
 generator. ``baseline`` never moves. The drift scenarios switch at an event count:
-``ctr-drop`` (ads suddenly draw far fewer clicks) and ``fraud-wave`` (a new
+``ctr-drop`` / ``ctr-surge`` (ads suddenly draw far fewer / more clicks) and ``fraud-wave`` (a new
 fraud ring: many more orders from fraudsters, each riskier). A name may carry the
 event index of the shift, ``ctr-drop@20000``; without it the shift comes at
 :data:`DEFAULT_SHIFT_EVENT`.
@@ -69,11 +69,14 @@ BASELINE: Final = Scenario("baseline", "Stationary traffic calibrated to DESIGN.
 DEFAULT_SHIFT_EVENT: Final = 20_000
 CTR_DROP: Final = Shift(ctr_logit=-1.5)
 """About a 4x drop in click-through: ad fatigue, or a competitor's campaign."""
+CTR_SURGE: Final = Shift(ctr_logit=1.5)
+"""About 4x the click-through: a viral product, or a placement that suddenly converts attention."""
 FRAUD_WAVE: Final = Shift(fraud_logit=1.5, fraud_share_scale=4.0)
 """A fraud ring: four times the share of fraudsters' orders, each more likely to charge back."""
 
 DRIFTS: Final[dict[str, tuple[str, Shift]]] = {
     "ctr-drop": ("Click-through falls about 4x from the shift event on.", CTR_DROP),
+    "ctr-surge": ("Click-through rises about 4x from the shift event on.", CTR_SURGE),
     "fraud-wave": ("A fraud ring appears at the shift event: 4x the fraudsters, each riskier.", FRAUD_WAVE),
 }
 
@@ -100,7 +103,7 @@ def resolve_scenario(name: str | None) -> Scenario:
     >>> resolve_scenario("mars")
     Traceback (most recent call last):
     ...
-    ValueError: unknown scenario 'mars'; known: baseline, ctr-drop, fraud-wave (drift ones take @EVENT_INDEX)
+    ValueError: unknown scenario 'mars'; known: baseline, ctr-drop, ctr-surge, fraud-wave (drift ones take @EVENT_INDEX)
     >>> resolve_scenario("fraud-wave@soon")
     Traceback (most recent call last):
     ...

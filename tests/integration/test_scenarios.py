@@ -167,10 +167,15 @@ def test_scene_switches_within_a_session_and_keeps_its_context(service: str) -> 
         (ORDERS, order(user, 5, 30.0, "card-J", at=ts(), age_days=400)),
         (CLICKS, event("page_view", user, f"{user}-6", page="/", ad_slot=slot)),
     ]
-    publish(service, steps)
-    bids = decisions(service, BIDS, {f"{user}-1", f"{user}-4", f"{user}-6"})
+    # Topics are consumed concurrently, so each step that must see the one before it on another
+    # topic waits for that step's decision (within a topic, order is kept).
+    publish(service, steps[:4])
+    bids = decisions(service, BIDS, {f"{user}-1", f"{user}-4"})
     price = decisions(service, PRICES, {f"{user}-2"})[f"{user}-2"]
+    publish(service, steps[4:5])
     fraud = decisions(service, FRAUD, {f"{user}-order-5"})[f"{user}-order-5"]
+    publish(service, steps[5:])
+    bids |= decisions(service, BIDS, {f"{user}-6"})
     scenes = [bids[f"{user}-1"]["scene"], price["scene"], bids[f"{user}-4"]["scene"], fraud["scene"],
               bids[f"{user}-6"]["scene"]]  # fmt: skip
     assert scenes == ["search", "product", "cart", "checkout", "post_purchase"]
