@@ -241,6 +241,10 @@ class CachingClassifier:
             self._remember(key, intent)
         return intents
 
+    def peek(self, texts: list[str]) -> list[QueryIntent | None]:
+        """The cached intent of each query, without asking Triton (None for a miss)."""
+        return [self._cache.get(normalise_query(t)) for t in texts]
+
     def _remember(self, key: str, intent: QueryIntent) -> None:
         if self.policy.cache_size == 0:
             return

@@ -1,7 +1,8 @@
 """Route a decoded micro-batch: update the state it carries, then hand it to the decision families.
 
-Search intents first (one ``query_intent`` request), then state (profiles,
-budgets, the price bandit), so every decision sees the
+The batch's ``query_intent`` request goes out first and only search bids wait for
+it; meanwhile state is updated (profiles, with search categories from the intent
+cache, budgets, the price bandit), so every decision sees the
 events before it; then the three families run concurrently, so a batch costs
 at most one request per served model, all in flight together.
 """
@@ -9,15 +10,15 @@ at most one request per served model, all in flight together.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from agents.bidding.decide import decide_bids
 from agents.context import DecisionContext, Incoming
 from agents.fraud.decide import decide_fraud_batch
 from agents.pricing.decide import decide_prices
-from agents.search_intent import search_intents
-from agents.staging import stage_batch
-from schemas.decisions import Decision
+from agents.search_intent import SearchIntent, cached_intents, search_intents
+from agents.staging import Staged, stage_batch
+from schemas.decisions import BidDecision, Decision
 from streams.topics import BIDS, FRAUD, PRICES
 
 
@@ -30,14 +31,23 @@ class Outgoing:
     decision: Decision
 
 
+async def _bids_with_intents(
+    items: list[Staged], intents: asyncio.Future[dict[str, SearchIntent]], ctx: DecisionContext
+) -> list[BidDecision]:
+    """Bid decisions once the batch's query intents are known (only search slots need them)."""
+    known = await intents
+    return await decide_bids([replace(s, intent=known.get(s.event.event_id, s.intent)) for s in items], ctx)
+
+
 async def decide_batch(items: list[Incoming], ctx: DecisionContext) -> list[Outgoing]:
     """Every decision the contract promises for these events, in event order per family."""
-    staged = stage_batch(items, ctx, await search_intents(items, ctx))
+    intents = asyncio.ensure_future(search_intents(items, ctx))
+    staged = stage_batch(items, ctx, cached_intents(items, ctx))
     with_slot = [s for s in staged if getattr(s.event, "ad_slot", None) is not None]
     views = [s for s in staged if s.event.kind == "product_view"]
     orders = [s for s in staged if s.event.kind == "order"]
     bids, prices, frauds = await asyncio.gather(
-        decide_bids(with_slot, ctx), decide_prices(views, ctx), decide_fraud_batch(orders, ctx)
+        _bids_with_intents(with_slot, intents, ctx), decide_prices(views, ctx), decide_fraud_batch(orders, ctx)
     )
     if ctx.learning is not None and items:
         for incoming in items:

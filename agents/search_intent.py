@@ -58,3 +58,21 @@ async def search_intents(items: list[Incoming], ctx: DecisionContext) -> dict[st
         log.warning("query intent unavailable", extra={"reason": exc.reason.value, "searches": len(searches)})
         return {e.event_id: UNAVAILABLE for e in searches}
     return {e.event_id: usable(i, policy.min_confidence) for e, i in zip(searches, intents, strict=True)}
+
+
+def cached_intents(items: list[Incoming], ctx: DecisionContext) -> dict[str, SearchIntent]:
+    """Intent per ``event_id`` of the searches whose query is already in the classifier's cache (no I/O).
+
+    Profiles are staged with these while the batch's ``query_intent`` request is in flight,
+    so only search bids wait for the text model; a query seen for the first time adds no
+    category affinity.
+    """
+    peek = getattr(ctx.classify, "peek", None)
+    if peek is None or not ctx.settings.intent.enabled:
+        return {}
+    searches = [i.event for i in items if i.event.kind == "search"]
+    if not searches:
+        return {}
+    known = peek([e.query for e in searches])
+    min_confidence = ctx.settings.intent.min_confidence
+    return {e.event_id: usable(i, min_confidence) for e, i in zip(searches, known, strict=True) if i is not None}

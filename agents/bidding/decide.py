@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 
 import numpy as np
 
 from agents.bidding.budget import CPM_PER_UNIT, utc_day
 from agents.bidding.pacing import budget_share, budget_state, day_progress
-from agents.bidding.policy import Bid, candidate_campaigns, choose_bid
+from agents.bidding.policy import Bid, candidate_campaigns, choose_bid, targets
 from agents.categories import context_category
 from agents.context import DecisionContext
 from agents.features import N_CTR_FEATURES, ctr_features
@@ -53,7 +54,21 @@ def _budget(
     )  # fmt: skip
 
 
-def _plan(staged: Staged, ctx: DecisionContext, campaigns: list[Campaign]) -> _Slot:
+@dataclass
+class _BatchMemo:
+    """Per-batch caches of the planning phase (no reservation changes while slots are planned).
+
+    ``targeted``: campaigns targeting a (locale, category); ``headroom``: budget left per
+    (campaign, partition, day) counting every reservation. A slot's own earlier reservation
+    (a redelivery) only adds headroom, so a positive cached value is exact enough to say
+    "has budget" and only a non-positive one is recomputed for the slot.
+    """
+
+    targeted: dict[tuple[str | None, str | None], list[Campaign]] = field(default_factory=dict)
+    headroom: dict[tuple[str, int, date], float] = field(default_factory=dict)
+
+
+def _plan(staged: Staged, ctx: DecisionContext, campaigns: list[Campaign], memo: _BatchMemo) -> _Slot:
     policy = ctx.settings.bidding
     event = staged.event
     decision_id = decision_id_for(event.event_id, "bid")
@@ -62,12 +77,24 @@ def _plan(staged: Staged, ctx: DecisionContext, campaigns: list[Campaign]) -> _S
     slot = event.ad_slot
     if slot.tmax_ms is not None and ctx.latency_ms(staged.incoming, ctx.clock()) > slot.tmax_ms:
         return _Slot(staged, decision_id, [], category, (Reason.DEADLINE.value,))
+    pool = memo.targeted.get((event.locale, category))
+    if pool is None:
+        match = policy.match_context_category
+        pool = [c for c in campaigns if targets(c, event.locale, category, match)]
+        memo.targeted[(event.locale, category)] = pool
+    day = utc_day(event.ts)
+
     def has_budget(campaign: Campaign) -> bool:
+        key = (campaign.campaign_id, staged.incoming.partition, day)
+        if key not in memo.headroom:
+            memo.headroom[key] = _budget([campaign], staged, "", ctx)[0][campaign.campaign_id]
+        if memo.headroom[key] > 0.0:
+            return True
         headroom, _ = _budget([campaign], staged, decision_id, ctx)
         return headroom[campaign.campaign_id] > 0.0
 
     candidates, why = candidate_campaigns(
-        campaigns, locale=event.locale, context_category=category, has_budget=has_budget,
+        pool, locale=event.locale, context_category=category, has_budget=has_budget,
         affinity=staged.after.affinity, limit=policy.max_candidates, match_category=policy.match_context_category,
     )  # fmt: skip
     return _Slot(staged, decision_id, candidates, category, why)
@@ -91,7 +118,8 @@ async def decide_bids(items: list[Staged], ctx: DecisionContext) -> list[BidDeci
         return []
     policy, routes = ctx.settings.bidding, ctx.settings.scenes
     campaigns = list(ctx.catalog.campaigns.values())
-    slots = [_plan(staged, ctx, campaigns) for staged in items]
+    memo = _BatchMemo()
+    slots = [_plan(staged, ctx, campaigns, memo) for staged in items]
     rows = [_features(s) for s in slots]
     scored = await score_blocks(ctx.scorer, [(routes.route(s.staged.scene).ctr_model, r) for s, r in zip(slots, rows)])
     now = ctx.clock()

@@ -58,3 +58,11 @@ async def test_a_failure_raises_and_caches_nothing(triton: Triton) -> None:
     triton.down = False
     await classify(["a"])
     assert triton.requests == [["a"]]
+
+
+async def test_peek_answers_from_the_cache_only(triton: Triton) -> None:
+    classify = CachingClassifier(scorer=None, policy=IntentPolicy())  # type: ignore[arg-type]
+    assert classify.peek(["Lego set"]) == [None]
+    await classify(["lego set"])
+    assert [i.category if i else None for i in classify.peek(["LEGO  set", "novela"])] == ["toys", None]
+    assert triton.requests == [["lego set"]]
