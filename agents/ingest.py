@@ -66,6 +66,8 @@ async def publish_learning(ctx: DecisionContext, topics: AppTopics, on_learned: 
     if ctx.learning is None:
         return
     learned = ctx.learning.drain(ctx.clock())
+    ctx.metrics.observe_labelled(learned.examples)
+    ctx.metrics.set_learner_loss(ctx.learning.losses)
     for example in learned.examples:
         await topics.outputs[LABELLED].send(key=example.model.encode(), value=example)
     for alert in learned.alerts:

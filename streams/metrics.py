@@ -87,6 +87,8 @@ MODEL_EVENTS = "streamdecide_model_events_total"
 AD_SPEND = "streamdecide_ad_spend_total"
 AD_BUDGET = "streamdecide_ad_daily_budget"
 WORKER_READY = "streamdecide_worker_ready"
+LABELLED_EXAMPLES = "streamdecide_labelled_examples_total"
+LEARNER_LOG_LOSS = "streamdecide_progressive_log_loss"
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,11 @@ METRICS: tuple[MetricSpec, ...] = (
                "Money spent on won impressions (clearing_cpm / 1000 of each ad_impression win notice), per currency."),
     MetricSpec(AD_BUDGET, "gauge", ("currency",), "Sum of the daily budgets of the catalogued campaigns."),
     MetricSpec(WORKER_READY, "gauge", (), "1 once the Triton contract is checked and the catalog is loaded."),
+    MetricSpec(LABELLED_EXAMPLES, "counter", ("model", "label"),
+               "Decisions joined with their outcome (published to ops.labelled), per model and label."),
+    MetricSpec(LEARNER_LOG_LOSS, "gauge", ("model", "scorer"),
+               "Progressive-validation log-loss (scored before learning) per model, of the live Triton model, "
+               "the online river learner and a shadow candidate."),
 )
 SPECS: dict[str, MetricSpec] = {spec.name: spec for spec in METRICS}
 
@@ -441,6 +448,29 @@ class Metrics:
             self.observe_drift_alert(model, data.get("detector", UNKNOWN_LABEL))
         elif topic == MODEL_EVENTS_TOPIC:
             self.observe_model_event(model, data.get("action", UNKNOWN_LABEL))
+
+    def observe_labelled(self, examples: Iterable[Any]) -> None:
+        """Count joined examples (``LabelledExample``-like: ``model``, ``label``)."""
+        family = self._families[LABELLED_EXAMPLES]
+        for example in examples:
+            family.labels(model=bounded_label(example.model), label=str(bool(example.label)).lower()).inc()
+
+    def set_learner_loss(self, losses: Mapping[str, Mapping[str, Any]]) -> None:
+        """Rolling log-loss per model and scorer (objects with ``value``; unset ones are skipped).
+
+        Examples
+        --------
+        >>> from types import SimpleNamespace as NS
+        >>> m = Metrics()
+        >>> m.set_learner_loss({"ctr": {"live": NS(value=0.12), "online": NS(value=None)}})
+        >>> m.value("streamdecide_progressive_log_loss", model="ctr", scorer="live")
+        0.12
+        """
+        family = self._families[LEARNER_LOG_LOSS]
+        for model, by_scorer in losses.items():
+            for scorer, loss in by_scorer.items():
+                if loss.value is not None:
+                    family.labels(model=bounded_label(model), scorer=bounded_label(scorer)).set(loss.value)
 
     def set_worker_ready(self, ready: bool) -> None:
         """1 once the worker decides (contract checked, catalog loaded), else 0."""

@@ -16,8 +16,8 @@ from agents.learning.loop import LEARNED_MODELS, LearningLoop, LearningOutput
 from agents.learning.refit_launcher import RefitLauncher
 from agents.learning.store import ExampleStore, examples_dir
 from agents.learning.versioned import VersionedScorer
-from agents.intent import CachingClassifier, check_intent_contract
-from agents.scoring import TritonScorer
+from agents.intent import CachingClassifier, check_intent_contract, classify_queries
+from agents.scoring import ScoringUnavailable, TritonScorer
 from schemas.learning import LabelledExample
 from schemas.ops import DlqRecord
 from streams.app import create_app
@@ -38,6 +38,7 @@ from triton_models.query_intent.contract import MODEL_NAME as QUERY_INTENT
 log = logging.getLogger("streamdecide.worker")
 
 LAG_INTERVAL_S = 15.0
+WARM_UP_QUERIES: tuple[str, ...] = ("wireless earbuds", "手机壳", "zapatillas de correr")
 BUDGET_INTERVAL_S = 15.0
 
 
@@ -48,6 +49,7 @@ async def check_triton(settings: Settings, timeout_s: float) -> dict[str, int]:
         batch_sizes = await scorer.check_contract(MODEL_FEATURES, timeout_s=timeout_s)
         if settings.intent.enabled:
             batch_sizes[QUERY_INTENT] = await check_intent_contract(scorer, timeout_s=timeout_s)
+            await warm_up_intent(scorer, timeout_s)
         return batch_sizes
     finally:
         await scorer.close()
@@ -64,6 +66,15 @@ async def follow_topic_partitions(settings: Settings) -> Settings:
         extra={"configured": settings.topic_partitions, "topics": partitions},
     )
     return settings.model_copy(update={"topic_partitions": partitions})
+
+
+async def warm_up_intent(scorer: TritonScorer, timeout_s: float) -> None:
+    """One query through ``query_intent`` before deciding: its first inference is slow (lazy init)."""
+    try:
+        await classify_queries(scorer, list(WARM_UP_QUERIES), deadline_s=timeout_s)
+    except ScoringUnavailable as exc:
+        log.warning("query_intent warm-up failed; searches may miss their first deadlines",
+                    extra={"reason": exc.reason.value})  # fmt: skip
 
 
 def build_worker(settings: Settings, metrics: Metrics | None = None) -> tuple[faust.App, DecisionContext]:

@@ -148,14 +148,12 @@ def test_every_family_is_exposed(deciding_worker: tuple[str, str]) -> None:
     families, samples = scrape(url)
     exposed = {spec.name.removesuffix("_total") for spec in METRICS}
     assert exposed <= families, sorted(exposed - families)
-    # Lead: these families are only exposed until agents/ingest.py calls metrics.observe_events,
-    # observe_wins, observe_dlq and observe_decisions; then tighten to values, e.g.
-    #   value(samples, "streamdecide_events_total", topic=CLICKS, kind="product_view") >= 1
-    #   value(samples, "streamdecide_decisions_total", type="fraud", action=<its action>, scene="checkout") >= 1
-    #   value(samples, "streamdecide_decision_latency_ms_count", type="price") >= 1
-    for family in ("streamdecide_events", "streamdecide_decisions", "streamdecide_degraded_decisions",
-                   "streamdecide_decision_latency_ms", "streamdecide_dlq_messages", "streamdecide_ad_spend"):
-        assert family in families
+    assert (value(samples, "streamdecide_events_total", topic=CLICKS, kind="product_view") or 0) >= 1
+    assert (value(samples, "streamdecide_events_total", topic=SEARCHES, kind="search") or 0) >= 1
+    assert (value(samples, "streamdecide_decision_latency_ms_count", type="price") or 0) >= 1
+    assert (value(samples, "streamdecide_decision_latency_ms_count", type="fraud") or 0) >= 1
+    decided = sum(v for (name, _), v in samples.items() if name == "streamdecide_decisions_total")
+    assert decided >= 3, decided
 
 
 def test_triton_server_metrics_used_by_dashboard_exist(triton: EmbeddedTriton) -> None:
