@@ -478,7 +478,7 @@ class Metrics:
 
 
 def metrics_host(settings: Settings) -> str:
-    """Interface of the worker endpoint (``metrics_host``; containers need ``0.0.0.0``).
+    """Interface of the worker endpoint (``metrics_host``; containers listen on all interfaces).
 
     Examples
     --------

@@ -363,7 +363,7 @@ class Settings(BaseSettings):
     triton_metrics_port: int = Field(18002, ge=1, le=65535)
     metrics_port: int = Field(9464, ge=1, le=65535, description="Worker Prometheus endpoint port.")
     metrics_host: str = Field(
-        "127.0.0.1", min_length=1, description="Interface of the worker Prometheus endpoint (0.0.0.0 in containers)."
+        "127.0.0.1", min_length=1, description="Interface of the worker Prometheus endpoint (all interfaces in containers)."
     )
 
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
