@@ -9,6 +9,7 @@ of shape ``[rows, 1]``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import datetime
 
 import numpy as np
@@ -192,3 +193,35 @@ MODEL_FEATURES: dict[str, int] = {
     "fraud": N_FRAUD_FEATURES,
 }
 """Input width of each served model (checked against Triton's config at start-up)."""
+
+_CTR_CAMPAIGN_CATEGORY = len(KNOWN_CHANNELS) + 1 + len(CTR_SCENES)
+_FRAUD_PAYMENT = 8
+SEGMENTS: dict[str, tuple[slice, tuple[str, ...]]] = {
+    "ctr": (slice(_CTR_CAMPAIGN_CATEGORY, _CTR_CAMPAIGN_CATEGORY + len(CATEGORIES)), CATEGORIES),
+    "conversion": (slice(1, 1 + len(CATEGORIES)), CATEGORIES),
+    "fraud": (slice(_FRAUD_PAYMENT, _FRAUD_PAYMENT + len(PAYMENT_METHODS) + 1), (*PAYMENT_METHODS, "other")),
+}
+"""The one-hot block that names a row's segment per model (ad's campaign category, product category,
+payment method), and the segment names: drift watchers track calibration per segment."""
+
+
+def segment_of(model: str, row: Sequence[float]) -> str | None:
+    """The segment of a feature row of ``model`` (None when the block is empty or the model has none).
+
+    Examples
+    --------
+    >>> c = Campaign(campaign_id="c", ad_id="a", category="toys", locales=[], max_cpc=2, daily_budget=9, currency="USD")
+    >>> from datetime import UTC
+    >>> row = ctr_features(channel="web", scene="search", ts=datetime(2026, 1, 1, tzinfo=UTC), locale="en",
+    ...                    floor_cpm=1.0, context_category=None, campaign=c)
+    >>> segment_of("ctr", row), segment_of("ctr", [0.0] * N_CTR_FEATURES), segment_of("ctr", [1.0])
+    ('toys', None, None)
+    """
+    if model not in SEGMENTS:
+        return None
+    block, names = SEGMENTS[model]
+    values = list(row[block])
+    if len(values) != len(names):
+        return None
+    best = max(range(len(values)), key=values.__getitem__)
+    return names[best] if values[best] > 0 else None

@@ -27,6 +27,11 @@ class Scored:
     shadow_proba: np.ndarray | None = None
     shadow_version: str | None = None
 
+    @property
+    def degraded(self) -> bool:
+        """The served model did not answer (no scores, or a fallback's)."""
+        return self.proba is None or bool(self.failure)
+
 
 async def score_blocks(scorer: Scorer, blocks: Sequence[tuple[str, np.ndarray]]) -> list[Scored]:
     """Score ``(model, rows)`` blocks: one request per distinct model, all in flight together.
@@ -63,7 +68,8 @@ async def score_blocks(scorer: Scorer, blocks: Sequence[tuple[str, np.ndarray]])
         for i in indexes:
             size = len(blocks[i][1])
             shadow = None if scores.shadow_proba is None else scores.shadow_proba[start : start + size]
-            out[i] = Scored(scores.proba[start : start + size], scores.model_version, "", shadow, scores.shadow_version)
+            proba = scores.proba[start : start + size]
+            out[i] = Scored(proba, scores.model_version, scores.failure, shadow, scores.shadow_version)
             start += size
 
     await asyncio.gather(*(one(model, indexes) for model, indexes in by_model.items()))

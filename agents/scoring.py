@@ -51,6 +51,8 @@ class Scores:
     shadow_proba: np.ndarray | None = None
     """A shadow candidate's probabilities for the same rows, when one is being evaluated."""
     shadow_version: str | None = None
+    failure: str = ""
+    """Set when the served model failed and a fallback produced ``proba`` (the failure's reason code)."""
 
 
 @dataclass

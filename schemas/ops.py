@@ -37,6 +37,12 @@ class DriftAlert(Record):
     n_observations: int = Field(ge=0)
     statistic: float
     details: dict[str, Any] = Field(default_factory=dict)
+    change_at: datetime | None = None
+    """When the first labelled example of the changed regime arrived (the detector's post-change window).
+
+    A refit trains its *recent* data on examples labelled from here on; everything older is replay."""
+    post_change_examples: int | None = Field(None, ge=0)
+    """Labelled examples the detector already attributes to the new regime."""
 
 
 ModelAction = Literal["trained", "loaded", "shadow", "promoted", "rejected", "rolled_back"]

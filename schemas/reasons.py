@@ -49,6 +49,7 @@ class Reason(StrEnum):
     EXPLORED = "explored"
     INTENT_UNAVAILABLE = "intent_unavailable"
     LOW_INTENT_CONFIDENCE = "low_intent_confidence"
+    ONLINE_FALLBACK = "online_fallback"
 
 
 class DlqReason(StrEnum):

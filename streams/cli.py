@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
 
@@ -49,6 +50,23 @@ def positive(kind: type[float] | type[int]) -> Callable[[str], float | int]:
     return parse
 
 
+def instant(text: str) -> datetime:
+    """argparse type: an ISO-8601 time with a zone (``2026-11-23T08:00:00+00:00``).
+
+    Examples
+    --------
+    >>> instant("2026-11-23T08:00:00Z").isoformat()
+    '2026-11-23T08:00:00+00:00'
+    """
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 time") from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone (add Z or +00:00)")
+    return value
+
+
 def build_parser() -> OneLineParser:
     """All verbs of the contract (DESIGN.md §2)."""
     parser = OneLineParser(prog="streamdecide", description="Real-time ad-bid, price and fraud decisions.")
@@ -85,8 +103,19 @@ def build_parser() -> OneLineParser:
                        help="example store directory (default DATA_DIR/examples/MODEL)")
     refit.add_argument("--shadow-examples", type=positive(int), default=None,
                        help="labelled shadow examples before deciding (default: settings)")
+    refit.add_argument("--since", type=instant, default=None, metavar="ISO_TIME",
+                       help="change point: train recent data labelled from then on, replay the older "
+                            "(set by drift-triggered refits)")
     rollback = sub.add_parser("rollback", help="make the previously live version of MODEL live again")
     rollback.add_argument("model", choices=REFIT_MODELS, metavar="MODEL", help=f"one of {', '.join(REFIT_MODELS)}")
+    report = sub.add_parser("report", help="HTML + PNG report of the run on the configured broker (throughput, "
+                                           "latency, decision mix, drift alerts, model events, DLQ)")
+    report.add_argument("--out", type=Path, default=None, metavar="PATH",
+                        help="HTML file to write, the PNG goes next to it (default DATA_DIR/report.html)")
+    report.add_argument("--bin-seconds", type=positive(float), default=None, metavar="S",
+                        help="time bin width (default: automatic)")
+    report.add_argument("--timeout", type=positive(float), default=120.0, metavar="S",
+                        help="seconds allowed to read the topics to their end offsets (default 120)")
     bench = sub.add_parser("bench", help="passthrough vs decision path throughput, latency, Triton batching")
     bench.add_argument("--events", type=positive(int), default=20_000, help="events per saturation phase")
     bench.add_argument("--latency-seconds", type=positive(float), default=20.0, help="length of the latency phase")
@@ -136,12 +165,13 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from schemas.codec import encode
-    from streams.demo import apply_demo_learning_env, run_demo
+    from streams.demo import apply_demo_learning_env, run_demo, write_demo_report
     from streams.runtime import Stack
 
     apply_demo_learning_env()
     stack = Stack(settings)
     _stop_on_sigterm()
+    effective: Settings | None = None
     try:
         effective = stack.start()
         print(f"stack up: kafka={effective.kafka_bootstrap} triton={effective.triton_url} logs={stack.logs}", flush=True)
@@ -149,7 +179,13 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
             run_demo(effective, duration_s=args.duration, rate_eps=args.rate,
                      seed=settings.seed if args.seed is None else args.seed, emit=lambda s: print(s, flush=True))
         )
+        summary["report"] = write_demo_report(effective, emit=lambda s: print(s, flush=True))
     except KeyboardInterrupt:
+        if effective is not None:  # Ctrl-C ends the traffic; the children run in their own sessions, still up
+            try:
+                write_demo_report(effective, emit=lambda s: print(s, flush=True))
+            except KeyboardInterrupt:
+                pass
         return 0
     finally:
         stack.stop()
@@ -278,7 +314,7 @@ def cmd_refit(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.examples is not None and not args.examples.is_dir():
         raise StreamdecideError(f"--examples {args.examples}: not a directory")
-    summary = asyncio.run(refit_and_roll_out(settings, args.model, args.examples, args.shadow_examples))
+    summary = asyncio.run(refit_and_roll_out(settings, args.model, args.examples, args.shadow_examples, args.since))
     print(encode(summary).decode(), flush=True)
     return 0 if summary["action"] == "promoted" else EXIT_FAILED
 
@@ -288,6 +324,20 @@ def cmd_rollback(settings: Settings, args: argparse.Namespace) -> int:
 
     event = asyncio.run(roll_back(settings, args.model))
     print(f"rolled back {event.model} v{event.version}: v{int(event.metrics['restored_version'])} is live", flush=True)
+    return 0
+
+
+def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    from schemas.codec import encode
+    from streams.report_source import write_run_report
+
+    out = args.out if args.out is not None else settings.data_dir / "report.html"
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise StreamdecideError(f"--out {out}: must end in .html (the PNG is written next to it)")
+    written = asyncio.run(write_run_report(settings, out, bin_s=args.bin_seconds, timeout_s=args.timeout))
+    print(f"report: {written.html} (figure: {written.png})", flush=True)
+    print(encode({**written.report.summary.as_dict(), "html": str(written.html), "png": str(written.png)}).decode(),
+          flush=True)
     return 0
 
 
@@ -308,7 +358,7 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "up": cmd_up, "demo": cmd_demo, "broker": cmd_broker, "triton": cmd_triton, "worker": cmd_worker,
     "produce": cmd_produce, "tail": cmd_tail, "train": cmd_train, "models": cmd_models, "bench": cmd_bench,
-    "refit": cmd_refit, "rollback": cmd_rollback,
+    "refit": cmd_refit, "rollback": cmd_rollback, "report": cmd_report,
 }
 
 

@@ -1,4 +1,4 @@
-"""``streamdecide demo``: the stack, synthetic traffic, a live view, and a JSON summary as the last line."""
+"""``streamdecide demo``: the stack, synthetic traffic, a live view, a run report, and a JSON summary last."""
 
 from __future__ import annotations
 
@@ -11,21 +11,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import numpy as np
 from aiokafka import AIOKafkaProducer
 
 from schemas.codec import encode, loads
+from schemas.errors import StreamdecideError
 from streams.admin import kafka_client_kwargs
 from streams.consume import follow
+from streams.report import DECISION_NAMES, percentile_ms
+from streams.report_source import write_run_report
 from streams.settings import Settings
 from streams.synthetic.produce import produce_synthetic
-from streams.topics import BIDS, DECISION_TOPICS, DLQ, DRIFT_ALERTS, EVENT_TOPICS, FRAUD, ORDERS, PRICES
+from streams.topics import DECISION_TOPICS, DLQ, DRIFT_ALERTS, EVENT_TOPICS, FRAUD, ORDERS
 
 WARMUP_TIMEOUT_S = 180.0
 DRAIN_QUIET_S = 3.0
 DRAIN_MAX_S = 60.0
 VIEW_EVERY_S = 2.0
-SHORT_NAMES = {BIDS: "bids", PRICES: "prices", FRAUD: "fraud"}
 
 
 @dataclass
@@ -52,7 +53,7 @@ class Tally:
             self.drift_alerts += 1
             return
         decision = loads(value)
-        self.decisions[SHORT_NAMES[topic]] += 1
+        self.decisions[DECISION_NAMES[topic]] += 1
         self.scenes[decision["scene"]] += 1
         self.degraded += bool(decision["degraded"])
         self.latencies_ms.append(float(decision["latency_ms"]))
@@ -61,8 +62,8 @@ class Tally:
             self.actions[decision["action"]] += 1
 
     def percentile(self, q: float) -> float:
-        """Latency percentile in ms (0 before any decision)."""
-        return round(float(np.percentile(self.latencies_ms, q)), 2) if self.latencies_ms else 0.0
+        """Latency percentile in ms (0 before any decision), computed as the run report does."""
+        return percentile_ms(self.latencies_ms, q)
 
     def line(self, elapsed_s: float, produced: int) -> str:
         """One live-view line."""
@@ -167,3 +168,19 @@ async def run_demo(
         "scenes": dict(tally.scenes),
         "fraud_actions": dict(tally.actions),
     }
+
+
+def write_demo_report(settings: Settings, emit: Callable[[str], None]) -> str | None:
+    """Write the run report (``DATA_DIR/report.html``) while the demo's broker is up; returns its path.
+
+    A report that can't be written is told, not raised: the demo itself went fine.
+    """
+    out = settings.data_dir / "report.html"
+    emit("writing the run report ...")
+    try:
+        written = asyncio.run(write_run_report(settings, out))
+    except StreamdecideError as exc:
+        emit(f"no report: {exc}")
+        return None
+    emit(f"report: {written.html} (figure: {written.png})")
+    return str(written.html)

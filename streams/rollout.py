@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 import math
+import random
 import re
 import time
 from collections.abc import Sequence
@@ -49,6 +50,8 @@ POLL_MS: Final = 200
 MAX_RECORDS: Final = 2000
 LOSS_CLIP: Final = 1e-6
 READY_STATE: Final = "READY"
+CHANGE_POLL_S: Final = 2.0
+"""How often a refit waiting for post-change examples re-reads the store."""
 VERSION_POLICY_LINE: Final = re.compile(r"^version_policy:.*$", re.MULTILINE)
 
 
@@ -393,24 +396,62 @@ def _card_metrics(card: RefitCard | None) -> dict[str, float]:
     return {k: v for k, v in out.items() if math.isfinite(v)}
 
 
+async def refit_data(
+    settings: Settings, model: str, examples: Path | None = None, since: datetime | None = None
+) -> tuple[list[LabelledExample], list[LabelledExample]]:
+    """The recent and replay examples a refit trains on.
+
+    Without ``since``: the store's recent window and its replay reservoir. With a
+    change point ``since`` (a drift alert's ``change_at``): the examples labelled
+    from then on are the recent data and everything older is replay; it waits (up to
+    ``refit.change_wait_s``) until the new regime has ``refit.min_examples``
+    examples, re-reading the store the worker keeps appending to.
+    """
+    from agents.learning.store import ExampleStore, examples_dir
+
+    policy = settings.refit
+    directory = examples or examples_dir(settings.data_dir, model)
+
+    def read() -> ExampleStore:
+        return ExampleStore(directory, policy.recent_window, policy.replay_size, settings.seed)
+
+    if since is None:
+        store = read()
+        return store.recent(), store.replay()
+    deadline = time.monotonic() + policy.change_wait_s
+    while True:
+        new, old = read().since(since)
+        if len(new) >= policy.min_examples or time.monotonic() >= deadline:
+            break
+        log.info("refit waits for post-change examples",
+                 extra={"model": model, "have": len(new), "need": policy.min_examples, "since": since.isoformat()})
+        await asyncio.sleep(CHANGE_POLL_S)
+    if len(old) > policy.replay_size:
+        old = random.Random(settings.seed).sample(old, policy.replay_size)
+    return new, old
+
+
 async def refit_and_roll_out(
-    settings: Settings, model: str, examples: Path | None = None, shadow_examples: int | None = None
+    settings: Settings,
+    model: str,
+    examples: Path | None = None,
+    shadow_examples: int | None = None,
+    since: datetime | None = None,
 ) -> dict[str, Any]:
     """``streamdecide refit MODEL``: fit on the example store, write the version, roll it out.
 
+    ``since``: the change point of the drift that triggered the refit (see :func:`refit_data`).
     The fit runs in a worker thread of this process (never in the service's worker).
     Returns a JSON-able summary: version, offline decision and figures, final action.
     """
     from agents.features import MODEL_FEATURES
-    from agents.learning.store import ExampleStore, examples_dir
     from triton_models.refit import examples_to_dataset, load_live, refit, write_candidate
 
     bootstrap, triton_url = _endpoints(settings, "refit")
     policy = settings.refit
-    store = ExampleStore(examples or examples_dir(settings.data_dir, model), policy.recent_window,
-                         policy.replay_size, settings.seed)  # fmt: skip
-    recent = examples_to_dataset(store.recent(), MODEL_FEATURES[model])
-    replay = examples_to_dataset(store.replay(), MODEL_FEATURES[model])
+    recent_examples, replay_examples = await refit_data(settings, model, examples, since)
+    recent = examples_to_dataset(recent_examples, MODEL_FEATURES[model])
+    replay = examples_to_dataset(replay_examples, MODEL_FEATURES[model])
     repository = settings.repository_dir.resolve()
     kwargs = kafka_client_kwargs(settings)
     async with Rollout(bootstrap, triton_url, repository, policy, settings.data_dir, kwargs) as rollout:

@@ -252,6 +252,19 @@ class ProfilePolicy(BaseModel):
     session_timeout_s: float = Field(1800.0, gt=0, description="Inactivity after which a session without id ends.")
     history_max_orders: int = Field(20, ge=1, le=500, description="Recent orders kept for velocity and usual amount.")
     max_known_cards: int = Field(20, ge=1, le=500, description="Cards (keyed hashes) remembered per user.")
+    velocity_bucket_s: int = Field(
+        300, ge=1, le=3600,
+        description="Bucket of the windowed velocity table; 1 h / 24 h counts may include up to one bucket more.",
+    )  # fmt: skip
+    velocity_expires_s: int = Field(
+        90_000, ge=86_401, description="Wall-clock age after which velocity buckets expire (over 24 h + one bucket)."
+    )
+
+    @model_validator(mode="after")
+    def _velocity_outlives_a_day(self) -> "ProfilePolicy":
+        if self.velocity_expires_s < 86_400 + self.velocity_bucket_s:
+            raise ValueError("velocity_expires_s must exceed 24 h plus one velocity bucket")
+        return self
 
 
 class SceneRoute(BaseModel):
@@ -306,6 +319,18 @@ class LearningPolicy(BaseModel):
     psi_window: int = Field(2000, ge=100, description="Examples per PSI comparison (reference and recent).")
     cooldown: int = Field(5000, ge=0, description="Labelled examples after an alert before the next one.")
     warmup: int = Field(500, ge=0, description="Labelled examples before any alert.")
+    fallback_min_examples: int = Field(
+        200, ge=1, description="Labels an online learner needs before it scores in place of an unavailable model."
+    )
+    segment_delta: float = Field(
+        1e-3, gt=0, lt=1, description="ADWIN confidence of the per-segment calibration watchers (e.g. one category)."
+    )
+    segment_min_gap: float = Field(
+        0.02, gt=0, description="Mean (label − score) gap in one segment that counts as drift once ADWIN sees a change."
+    )
+    change_point_memory: int = Field(
+        20_000, ge=100, description="Labelled-example times kept per model to date a drift's change point."
+    )
 
 
 class RefitPolicy(BaseModel):
@@ -333,6 +358,9 @@ class RefitPolicy(BaseModel):
         0.005, ge=0, description="Smallest relative log-loss decrease required on held-out recent data and in shadow."
     )
     shadow_examples: int = Field(1_000, ge=1, description="Labelled examples with a shadow score before deciding.")
+    change_wait_s: float = Field(
+        900.0, gt=0, description="How long a drift-triggered refit waits for `min_examples` post-change examples."
+    )
     shadow_timeout_s: float = Field(900.0, gt=0, description="Reject when the shadow examples do not arrive in time.")
     unload_grace_s: float = Field(
         5.0, ge=0, description="Time for workers to follow a model event before Triton's served versions change."

@@ -84,9 +84,10 @@ def build_worker(settings: Settings, metrics: Metrics | None = None) -> tuple[fa
     scorer = TritonScorer(settings.triton_url or "", settings.triton, metrics=metrics)
     classify = CachingClassifier(scorer, settings.intent) if settings.intent.enabled else None
     live = LiveVersions()
+    learning = LearningLoop(settings.learning) if settings.learning.enabled else None
     ctx = DecisionContext(
-        settings=settings, scorer=VersionedScorer(scorer, live), metrics=metrics, classify=classify,
-        learning=LearningLoop(settings.learning) if settings.learning.enabled else None,
+        settings=settings, scorer=VersionedScorer(scorer, live, learning.fallback if learning else None),
+        metrics=metrics, classify=classify, learning=learning,
     )  # fmt: skip
     stores = {
         model: ExampleStore(examples_dir(settings.data_dir, model), settings.refit.recent_window,

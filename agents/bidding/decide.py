@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import numpy as np
@@ -127,7 +127,7 @@ async def decide_bids(items: list[Staged], ctx: DecisionContext) -> list[BidDeci
     for slot, result, block in zip(slots, scored, rows, strict=True):
         event, incoming = slot.staged.event, slot.staged.incoming
         latency = ctx.latency_ms(incoming, now)
-        degraded = bool(slot.candidates) and result.proba is None
+        degraded = bool(slot.candidates) and result.degraded
         if not slot.candidates:
             bid = Bid(0.0, None, 0.0, slot.reasons)
         elif result.proba is None:
@@ -138,6 +138,8 @@ async def decide_bids(items: list[Staged], ctx: DecisionContext) -> list[BidDeci
                 slot.candidates, [float(p) for p in result.proba], floor_cpm=event.ad_slot.floor_cpm,
                 headroom=headroom, policy=policy, pace=pace, shading=routes.route(slot.staged.scene).bid_shading,
             )  # fmt: skip
+            if result.failure:
+                bid = replace(bid, reasons=(result.failure, Reason.ONLINE_FALLBACK.value, *bid.reasons))
         if event.ad_slot.tmax_ms is not None and latency > event.ad_slot.tmax_ms and bid.bid_cpm > 0:
             bid = Bid(0.0, None, bid.p_ctr, (Reason.DEADLINE.value,))
         if bid.campaign is not None and ctx.learning is not None:
@@ -156,7 +158,7 @@ async def decide_bids(items: list[Staged], ctx: DecisionContext) -> list[BidDeci
                 decided_at=now,
                 latency_ms=latency,
                 scene=slot.staged.scene,
-                model_version=result.model_version if not degraded else FALLBACK_VERSION,
+                model_version=FALLBACK_VERSION if degraded and result.proba is None else result.model_version,
                 degraded=degraded,
                 reasons=list(bid.reasons) + list(slot.staged.intent.reasons if slot.staged.intent else ()),
                 slot_id=event.ad_slot.slot_id,

@@ -1,8 +1,8 @@
 """Fraud decisions for a micro-batch of orders: one ``fraud`` request per served model.
 
-The model's score combines with the rules the order hits (velocity from the
-user's profile, static rules) by noisy-OR; the thresholds come from the order's
-channel or scene. Reasons: the risk level, the rules hit, then the model inputs
+The model's score combines with the rules the order hits (velocity, computed
+while staging from the windowed velocity table and the user's profile; static
+rules) by noisy-OR; the thresholds come from the order's channel or scene. Reasons: the risk level, the rules hit, then the model inputs
 that raise the score most (occlusion probes sent in the same request).
 """
 
@@ -26,7 +26,7 @@ from agents.fraud.policy import (
 )
 from agents.grouped_scoring import score_blocks
 from agents.learning.loop import FRAUD
-from agents.profiles.velocity import Velocity, order_mark, order_velocity
+from agents.profiles.velocity import Velocity
 from agents.staging import Staged
 from schemas.decisions import FraudDecision, decision_id_for
 from schemas.events import Order
@@ -50,7 +50,9 @@ class _Case:
 def _plan(staged: Staged, ctx: DecisionContext) -> _Case:
     policy = ctx.settings.fraud
     order: Order = staged.event
-    velocity = order_velocity(staged.before, order_mark(order, ctx.settings.pii_key))
+    velocity = staged.velocity
+    if velocity is None:
+        raise ValueError(f"order {order.order_id}: staged without velocity (stage_batch computes it)")
     inputs = inputs_of(order)
     probed = probes(inputs, velocity.usual_amount, policy) if policy.explain_top_k > 0 else []
     rows = np.asarray(
@@ -84,6 +86,8 @@ async def decide_fraud_batch(items: list[Staged], ctx: DecisionContext) -> list[
                 policy.explain_top_k, policy.explain_min_contribution,
             )  # fmt: skip
             reasons = [risk_reason(action).value, *hits, *(r.value for r in named)]
+            if result.failure:
+                reasons[:0] = [result.failure, Reason.ONLINE_FALLBACK.value]
             if ctx.learning is not None:
                 decision_id = decision_id_for(order.event_id, "fraud")
                 ctx.learning.scored_row(FRAUD, order.order_id, case.rows, 0, result, decision_id, order.ts)
@@ -96,7 +100,7 @@ async def decide_fraud_batch(items: list[Staged], ctx: DecisionContext) -> list[
                 latency_ms=ctx.latency_ms(case.staged.incoming, now),
                 scene=case.staged.scene,
                 model_version=result.model_version,
-                degraded=result.proba is None,
+                degraded=result.degraded,
                 reasons=reasons,
                 order_id=order.order_id,
                 action=action,

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from river import drift
 
+from agents.features import segment_of
 from agents.learning.labels import Labelled
 from agents.learning.psi import psi
 from schemas.ops import DriftAlert
@@ -33,8 +34,9 @@ class DriftWatcher:
     """Raises at most one :class:`DriftAlert` per shift for one model.
 
     Detectors: ADWIN on the live model's per-example log-loss (an increase),
-    ADWIN on the label rate, and PSI of ``feature_index`` between a reference
-    window and the latest window. After an alert, ``cooldown`` examples pass
+    ADWIN on the label rate, ADWIN on the calibration gap (label − score) of each
+    segment (e.g. one ad category: a shift confined to it barely moves the overall
+    loss), and PSI of ``feature_index`` between a reference window and the latest window. After an alert, ``cooldown`` examples pass
     before the next one, and the detectors start afresh.
     """
 
@@ -44,23 +46,36 @@ class DriftWatcher:
         self.feature_index = feature_index
         self.n = 0
         self._quiet_until = policy.warmup
+        self._times: deque[datetime] = deque(maxlen=policy.change_point_memory)
         self._reset()
 
     def _reset(self) -> None:
         self.loss = drift.ADWIN(delta=self.policy.adwin_delta)
         self.label_rate = drift.ADWIN(delta=self.policy.adwin_delta)
+        self.segments: dict[str, drift.ADWIN] = {}
         self.reference: list[float] = []
         self.recent: deque[float] = deque(maxlen=self.policy.psi_window)
         self._loss_before = 0.0
         self._rate_before = 0.0
 
-    def update(self, example: Labelled, now: datetime) -> DriftAlert | None:
-        """Feed one labelled example; returns an alert when a detector fires outside the cooldown."""
+    def update(self, example: Labelled, now: datetime, labelled_at: datetime | None = None) -> DriftAlert | None:
+        """Feed one labelled example (``labelled_at``: when its label arrived, ``now`` by default).
+
+        Returns an alert when a detector fires outside the cooldown; an ADWIN alert dates
+        the change by the labelled time of the first example in the detector's new window.
+        """
         self.n += 1
+        self._times.append(labelled_at or now)
         loss = log_loss(example.score, example.label)
         before_loss, before_rate = self.loss.estimation, self.label_rate.estimation
         self.loss.update(loss)
         self.label_rate.update(float(example.label))
+        segment = segment_of(self.model, example.features)
+        gap = None
+        if segment is not None:
+            gap = self.segments.setdefault(segment, drift.ADWIN(delta=self.policy.segment_delta))
+            gap_before = gap.estimation
+            gap.update(float(example.label) - example.score)
         value = example.features[self.feature_index]
         if len(self.reference) < self.policy.psi_window:
             self.reference.append(value)
@@ -72,11 +87,15 @@ class DriftWatcher:
         if self.loss.drift_detected and self.loss.estimation > before_loss:
             alert = self._alert("adwin", "loss", self.loss.estimation, now,
                                 {"loss_before": round(before_loss, 5), "loss_after": round(self.loss.estimation, 5),
-                                 "window": self.loss.width})
+                                 "window": self.loss.width}, self.loss.width)
         elif self.label_rate.drift_detected:
             alert = self._alert("adwin", "label_rate", self.label_rate.estimation, now,
                                 {"rate_before": round(before_rate, 5), "rate_after": round(self.label_rate.estimation, 5),
-                                 "window": self.label_rate.width})
+                                 "window": self.label_rate.width}, self.label_rate.width)
+        elif gap is not None and gap.drift_detected and abs(gap.estimation) >= self.policy.segment_min_gap:
+            alert = self._alert("adwin", f"segment_calibration:{segment}", gap.estimation, now,
+                                {"segment": segment, "gap_before": round(gap_before, 5),
+                                 "gap_after": round(gap.estimation, 5), "window": gap.width}, gap.width)
         elif len(self.recent) == self.policy.psi_window and self.n % (self.policy.psi_window // 4) == 0:
             value_psi = psi(self.reference, self.recent)
             if value_psi > self.policy.psi_threshold:
@@ -87,7 +106,11 @@ class DriftWatcher:
             self._reset()
         return alert
 
-    def _alert(self, detector: str, signal: str, statistic: float, now: datetime, details: dict) -> DriftAlert:
+    def _alert(
+        self, detector: str, signal: str, statistic: float, now: datetime, details: dict, window: int | None = None
+    ) -> DriftAlert:
+        """The alert; ``window``: examples the detector attributes to the new regime (None: undated, e.g. PSI)."""
+        post = None if window is None else max(1, min(int(window), len(self._times)))
         return DriftAlert(
             alert_id=f"drift-{uuid.uuid4().hex[:12]}",
             model=self.model,
@@ -97,4 +120,6 @@ class DriftWatcher:
             n_observations=self.n,
             statistic=round(float(statistic), 6),
             details=details,
+            change_at=None if post is None else self._times[-post],
+            post_change_examples=post,
         )

@@ -126,8 +126,11 @@ class LearningLoop:
     def scored_row(
         self, model: str, key: str, rows: np.ndarray, index: int, result: Scored, decision_id: str, at: datetime
     ) -> None:
-        """:meth:`scored` for row ``index`` of a block the decision family sent to the live model."""
-        if result.proba is None:
+        """:meth:`scored` for row ``index`` of a block the decision family sent to the live model.
+
+        Degraded blocks are skipped: their scores are not the live model's.
+        """
+        if result.degraded:
             return
         shadow = None if result.shadow_proba is None else float(result.shadow_proba[index])
         verdict = Verdict(decision_id, result.model_version, shadow, result.shadow_version if shadow is not None else None)
@@ -176,11 +179,22 @@ class LearningLoop:
                 losses["shadow"].update(labelled.verdict.shadow_score, labelled.label)
             online.learn_one(labelled.features, labelled.label)
             self.labelled[model][labelled.label] += 1
-            alert = self.watchers[model].update(labelled, now)
+            alert = self.watchers[model].update(labelled, now, labelled_at)
             if alert is not None:
                 out.alerts.append(alert)
             out.examples.append(example_of(labelled, labelled_at))
         return out
+
+    def fallback(self, model: str, rows: np.ndarray) -> np.ndarray | None:
+        """The online learner's probabilities for ``rows`` while the served ``model`` is down.
+
+        None until the learner has seen ``fallback_min_examples`` labels (a cold learner
+        would only say 0.5; the rule fallbacks decide better than that).
+        """
+        online = self.online.get(model)
+        if online is None or online.n_learned < self.policy.fallback_min_examples:
+            return None
+        return np.asarray([online.predict_proba_one(row) for row in rows], dtype=np.float32)
 
     def pending(self) -> int:
         """Decisions still waiting for an outcome (all models, bids awaiting their win notice included)."""

@@ -4,7 +4,8 @@ The refit trains, evaluates and rolls out in its own process, never on the
 worker's event loop; it stays in the worker's process group, so stopping the
 worker's group stops it too. At most one refit per model runs at a time; an alert for a
 model whose refit is still running is logged and dropped (the drift watcher's
-cooldown already keeps one shift to one alert).
+cooldown already keeps one shift to one alert). The refit gets ``--since`` the alert's
+detection time, so it learns from what was labelled after the drift and replays the rest.
 """
 
 from __future__ import annotations
@@ -39,17 +40,19 @@ class RefitLauncher:
         if model in self.running and not self.running[model].done():
             log.info("refit already running; alert noted", extra={"model": model, "alert_id": alert.alert_id})
             return False
-        self.running[model] = asyncio.create_task(self._run(model, alert.alert_id))
+        self.running[model] = asyncio.create_task(self._run(model, alert))
         return True
 
-    async def _run(self, model: str, alert_id: str) -> int:
+    async def _run(self, model: str, alert: DriftAlert) -> int:
         logs = Path(self.settings.data_dir) / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log_path = logs / f"refit-{model}.log"
-        log.warning("drift alert: starting refit", extra={"model": model, "alert_id": alert_id, "log": str(log_path)})
+        since = ["--since", alert.detected_at.isoformat()]  # ADWIN's own change point is coarse: stay after it
+        log.warning("drift alert: starting refit",
+                    extra={"model": model, "alert_id": alert.alert_id, "since": since[1:], "log": str(log_path)})
         with log_path.open("ab") as sink:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "streams.cli", "refit", model,
+                sys.executable, "-m", "streams.cli", "refit", model, *since,
                 stdout=sink, stderr=sink, env=child_env(self.settings),
             )  # fmt: skip
             try:

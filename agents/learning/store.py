@@ -13,6 +13,7 @@ import json
 import random
 from collections import deque
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Final
 
@@ -133,6 +134,32 @@ class ExampleStore:
     def replay(self) -> list[LabelledExample]:
         """The reservoir: a uniform sample of the examples older than the recent window."""
         return list(self._replay)
+
+    def since(self, change_at: datetime) -> tuple[list[LabelledExample], list[LabelledExample]]:
+        """Split at a change point: examples labelled from ``change_at`` on, and every older one (replay).
+
+        The first list is the new regime a refit must learn (its newest ``recent_window``);
+        the second is the reservoir plus the recent window's pre-change part, which the
+        refit replays so the candidate does not forget the old regime.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from datetime import UTC, timedelta
+        >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+        >>> def ex(i):
+        ...     return LabelledExample(model="ctr", decision_id=f"d{i}", features=[0.0], score=0.5, label=True,
+        ...                            model_version="ctr:1", decided_at=t, labelled_at=t + timedelta(seconds=i))
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     store = ExampleStore(Path(d), recent_window=6, replay_size=2, seed=0)
+        ...     store.extend(ex(i) for i in range(10))
+        ...     new, old = store.since(t + timedelta(seconds=7))
+        >>> [e.decision_id for e in new], len(old)
+        (['d7', 'd8', 'd9'], 5)
+        """
+        new = [e for e in self._recent if e.labelled_at >= change_at]
+        old = [e for e in self._recent if e.labelled_at < change_at]
+        return new[-self.recent_window :], [*self._replay, *old]
 
     def _push(self, example: LabelledExample) -> None:
         self._recent.append(example)

@@ -11,12 +11,19 @@ decide) so label joins can compare both on the same outcomes.
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+from collections.abc import Callable
+from typing import Final, Protocol
 
 import numpy as np
 
 from agents.learning.live import LiveVersions
-from agents.scoring import Scores
+from agents.scoring import Scores, ScoringUnavailable
+
+ONLINE_VERSION: Final = "online"
+"""Version label of scores from the online learner standing in for the served model (``ctr:online``)."""
+
+Fallback = Callable[[str, np.ndarray], np.ndarray | None]
+"""Scores of ``rows`` for ``model`` from a stand-in (the online learner), or None when it cannot."""
 
 
 class VersionedBackend(Protocol):
@@ -44,12 +51,37 @@ class VersionedScorer:
     ('ctr:1', 'ctr:2', [0.5])
     """
 
-    def __init__(self, backend: VersionedBackend, live: LiveVersions) -> None:
+    def __init__(self, backend: VersionedBackend, live: LiveVersions, fallback: Fallback | None = None) -> None:
         self.backend = backend
         self.live = live
+        self.fallback = fallback
 
     async def score(self, model: str, features: np.ndarray) -> Scores:
-        """Live scores (raises like the backend); shadow scores attached when a candidate answers."""
+        """Live scores, with shadow scores attached when a candidate answers.
+
+        When the served model cannot answer, the ``fallback`` (the online learner) scores
+        the rows and ``failure`` says why; without a usable fallback it raises like the backend.
+
+        Examples
+        --------
+        >>> class Down:
+        ...     async def score(self, model, rows, version=None):
+        ...         raise ScoringUnavailable(model, Reason.CIRCUIT_OPEN)
+        >>> from schemas.reasons import Reason
+        >>> scorer = VersionedScorer(Down(), LiveVersions(), fallback=lambda model, rows: rows[:, 0] / 2)
+        >>> out = asyncio.run(scorer.score("ctr", np.array([[0.5]])))
+        >>> out.proba.tolist(), out.model_version, out.failure
+        ([0.25], 'ctr:online', 'circuit_open')
+        """
+        try:
+            return await self._served(model, features)
+        except ScoringUnavailable as exc:
+            proba = None if self.fallback is None else self.fallback(model, features)
+            if proba is None:
+                raise
+            return Scores(proba, f"{model}:{ONLINE_VERSION}", failure=exc.reason.value)
+
+    async def _served(self, model: str, features: np.ndarray) -> Scores:
         version, candidate = self.live.live(model), self.live.shadow(model)
         if candidate is None or candidate == version:
             return await self.backend.score(model, features, version=version)

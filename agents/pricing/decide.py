@@ -9,7 +9,7 @@ probability of the price within the arm).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from agents.profiles.update import ts_ms
 from agents.staging import Staged
 from schemas.catalog import Product
 from schemas.decisions import Experiment, PriceDecision, decision_id_for
+from schemas.reasons import Reason
 from streams.settings import ArmStrategy, ExperimentArm, Settings
 
 PROPENSITY_DECIMALS = 6
@@ -95,6 +96,8 @@ async def decide_prices(items: list[Staged], ctx: DecisionContext) -> list[Price
             choice = PriceChoice(fallback.price, fallback.p_convert, (result.failure, *fallback.reasons))
         else:
             choice = _choose(view, result.proba, ctx)
+            if result.failure:
+                choice = replace(choice, reasons=(result.failure, Reason.ONLINE_FALLBACK.value, *choice.reasons))
             product_id = view.product.product_id
             ctx.bandit.record_exposure(view.decision_id, event.user_id, product_id, choice.price, ts_ms(event))
             if ctx.learning is not None:
@@ -110,7 +113,7 @@ async def decide_prices(items: list[Staged], ctx: DecisionContext) -> list[Price
                 latency_ms=ctx.latency_ms(view.staged.incoming, now),
                 scene=view.staged.scene,
                 model_version=result.model_version,
-                degraded=result.proba is None,
+                degraded=result.degraded,
                 reasons=list(choice.reasons),
                 product_id=view.product.product_id,
                 price=choice.price,

@@ -28,6 +28,8 @@ class Shift:
         Multiplies every product's price elasticity.
     fraud_share_scale
         Multiplies the share of orders placed by fraudsters.
+    ctr_category
+        When set, ``ctr_logit`` applies only to ads of campaigns in this category.
     """
 
     ctr_logit: float = 0.0
@@ -35,6 +37,18 @@ class Shift:
     fraud_logit: float = 0.0
     elasticity_scale: float = 1.0
     fraud_share_scale: float = 1.0
+    ctr_category: str | None = None
+
+    def ctr_logit_for(self, campaign_category: str) -> float:
+        """The click logit shift of an ad of ``campaign_category``.
+
+        Examples
+        --------
+        >>> s = Shift(ctr_logit=2.0, ctr_category="toys")
+        >>> s.ctr_logit_for("toys"), s.ctr_logit_for("books"), Shift(ctr_logit=1.0).ctr_logit_for("books")
+        (2.0, 0.0, 1.0)
+        """
+        return self.ctr_logit if self.ctr_category in (None, campaign_category) else 0.0
 
 
 NO_SHIFT: Final = Shift()
@@ -71,12 +85,19 @@ CTR_DROP: Final = Shift(ctr_logit=-1.5)
 """About a 4x drop in click-through: ad fatigue, or a competitor's campaign."""
 CTR_SURGE: Final = Shift(ctr_logit=1.5)
 """About 4x the click-through: a viral product, or a placement that suddenly converts attention."""
+CTR_ELECTRONICS: Final = Shift(ctr_logit=2.0, ctr_category="electronics")
+"""Electronics ads draw about 6x the clicks (a hit gadget); other categories are unchanged, so a refit can
+learn it without unlearning the rest."""
 FRAUD_WAVE: Final = Shift(fraud_logit=1.5, fraud_share_scale=4.0)
 """A fraud ring: four times the share of fraudsters' orders, each more likely to charge back."""
 
 DRIFTS: Final[dict[str, tuple[str, Shift]]] = {
     "ctr-drop": ("Click-through falls about 4x from the shift event on.", CTR_DROP),
     "ctr-surge": ("Click-through rises about 4x from the shift event on.", CTR_SURGE),
+    "ctr-electronics": (
+        "Click-through on electronics ads rises about 6x from the shift event on; other ads unchanged.",
+        CTR_ELECTRONICS,
+    ),
     "fraud-wave": ("A fraud ring appears at the shift event: 4x the fraudsters, each riskier.", FRAUD_WAVE),
 }
 
@@ -103,7 +124,7 @@ def resolve_scenario(name: str | None) -> Scenario:
     >>> resolve_scenario("mars")
     Traceback (most recent call last):
     ...
-    ValueError: unknown scenario 'mars'; known: baseline, ctr-drop, ctr-surge, fraud-wave (drift ones take @EVENT_INDEX)
+    ValueError: unknown scenario 'mars'; known: baseline, ctr-drop, ctr-electronics, ctr-surge, fraud-wave (drift ones take @EVENT_INDEX)
     >>> resolve_scenario("fraud-wave@soon")
     Traceback (most recent call last):
     ...

@@ -268,7 +268,7 @@ def _ad(
         floor_cpm=slot["floor_cpm"],
         max_cpc=campaign.max_cpc,
         campaign_category=campaign.category,
-        logit_shift=run.shift().ctr_logit,
+        logit_shift=run.shift().ctr_logit_for(campaign.category),
     )
     if rng.random() < proba:
         yield CLICKS, session.event("ad_click", decision_id=decision_id, campaign_id=campaign.campaign_id)

@@ -10,11 +10,15 @@ import pytest
 
 from agents.catalog import CatalogStore
 from agents.context import DecisionContext, Incoming
+from agents.features import MODEL_FEATURES
+from agents.learning.live import LiveVersions
+from agents.learning.loop import LearningLoop
+from agents.learning.versioned import VersionedScorer
 from agents.route import decide_batch
 from agents.scoring import Scores, ScoringUnavailable
 from schemas.codec import decode_event
 from schemas.reasons import Reason
-from streams.settings import Settings
+from streams.settings import LearningPolicy, Settings
 from streams.topics import BIDS, CAMPAIGNS, FRAUD, PRICES, PRODUCTS
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -34,7 +38,7 @@ class FixedScorer:
 
 
 class DownScorer:
-    async def score(self, model: str, features: np.ndarray) -> Scores:
+    async def score(self, model: str, features: np.ndarray, version: int | None = None) -> Scores:
         raise ScoringUnavailable(model, Reason.TRITON_UNAVAILABLE)
 
 
@@ -111,3 +115,38 @@ async def test_budget_spent_stops_bidding() -> None:
     out = await decide_batch([win, batch()[0]], context)
     bid = next(o.decision for o in out if o.topic == BIDS)
     assert bid.bid_cpm == 0 and bid.reasons == [Reason.BUDGET_SPENT.value]
+
+
+def warmed_learning(examples: int) -> LearningLoop:
+    """A learning loop whose online learners saw ``examples`` labels each (clicks, conversions: all positive)."""
+    loop = LearningLoop(LearningPolicy())
+    rng = np.random.default_rng(3)
+    for model, width in MODEL_FEATURES.items():
+        if model in loop.online:
+            for _ in range(examples):
+                loop.online[model].learn_one(rng.random(width), model != "fraud")
+    return loop
+
+
+async def test_online_learners_stand_in_for_triton_once_warm() -> None:
+    loop = warmed_learning(LearningPolicy().fallback_min_examples)
+    context = ctx(VersionedScorer(DownScorer(), LiveVersions(), loop.fallback))
+    context.learning = loop
+    out = await decide_batch(batch(), context)
+    decisions = {o.topic: o.decision for o in out if o.decision.event_id in ("v1", "o1")}
+    assert set(decisions) == {BIDS, PRICES, FRAUD} and all(d.degraded for d in decisions.values())
+    for topic, model in ((BIDS, "ctr"), (PRICES, "conversion"), (FRAUD, "fraud")):
+        decision = decisions[topic]
+        assert decision.model_version == f"{model}:online", decision
+        assert decision.reasons[:2] == [Reason.TRITON_UNAVAILABLE.value, Reason.ONLINE_FALLBACK.value], decision
+    assert decisions[BIDS].bid_cpm > 0 and decisions[BIDS].p_ctr > 0.5
+    assert loop.pending() == 0, "degraded scores must not be joined as the live model's"
+
+
+async def test_a_cold_online_learner_leaves_the_rule_fallbacks_in_charge() -> None:
+    loop = warmed_learning(LearningPolicy().fallback_min_examples - 1)
+    context = ctx(VersionedScorer(DownScorer(), LiveVersions(), loop.fallback))
+    out = await decide_batch(batch(), context)
+    assert out and all(o.decision.degraded for o in out)
+    assert not any(o.decision.model_version.endswith(":online") for o in out)
+    assert {o.topic: o.decision for o in out}[BIDS].bid_cpm == 0

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,19 @@ import pytest
 
 from schemas.decisions import decision_id_for
 from streams.embedded.triton import EmbeddedTriton
-from streams.topics import BIDS, CAMPAIGNS, CLICKS, DLQ, FRAUD, ORDERS, PRICES, PRODUCTS, SEARCHES
+from streams.topics import (
+    BIDS,
+    CAMPAIGNS,
+    CLICKS,
+    DLQ,
+    DRIFT_ALERTS,
+    FRAUD,
+    MODEL_EVENTS,
+    ORDERS,
+    PRICES,
+    PRODUCTS,
+    SEARCHES,
+)
 from tests.integration.conftest import start_broker
 from tests.integration.pipeline import (
     as_message,
@@ -152,3 +167,41 @@ def same_decision(a: dict[str, Any], b: dict[str, Any]) -> bool:
         elif x != y:
             return False
     return True
+
+
+def test_report_verb_summarises_what_the_broker_holds(pipeline: str, tmp_path: Path) -> None:
+    slot = {"slot_id": "s-rep"}
+    views = [as_message(CLICKS, event("product_view", f"rep-pv-{i}", product_id="p-case", ad_slot=slot))
+             for i in range(3)]
+    asyncio.run(send(pipeline, [*views, as_message(ORDERS, event("order", "rep-order", **ORDER_FIELDS)),
+                                (CLICKS, b"u-rep-bad", b'{"kind": "page_view", ')]))
+    mine = {decision_id_for(f"rep-pv-{i}", t) for i in range(3) for t in ("bid", "price")}
+    mine.add(decision_id_for("rep-order", "fraud"))
+    topics = [BIDS, PRICES, FRAUD, DLQ, DRIFT_ALERTS, MODEL_EVENTS]
+
+    def arrived(out: list[tuple[str, dict[str, Any]]]) -> bool:
+        return mine <= {v.get("decision_id") for _, v in out} and any(v.get("key") == "u-rep-bad" for _, v in out)
+
+    asyncio.run(collect(pipeline, topics, arrived, timeout_s=60))
+    # Everything the topics hold now (this module's earlier tests wrote to them too).
+    held = asyncio.run(collect(pipeline, topics, lambda out: False, timeout_s=5))
+    by_topic = Counter(topic for topic, _ in held)
+    out = tmp_path / "run.html"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMDECIDE_")}
+    env.update(STREAMDECIDE_KAFKA_BOOTSTRAP=pipeline, STREAMDECIDE_DATA_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-m", "streams.cli", "report", "--out", str(out)],
+                          env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = orjson.loads(done.stdout.strip().splitlines()[-1])
+
+    assert summary["decisions"] == {"bids": by_topic[BIDS], "prices": by_topic[PRICES], "fraud": by_topic[FRAUD]}
+    assert summary["decisions"]["bids"] >= 3 and summary["decisions"]["fraud"] >= 1
+    assert summary["dlq"] == by_topic[DLQ] and summary["dlq_reasons"]["invalid_json"] >= 1
+    assert summary["drift_alerts"] == by_topic[DRIFT_ALERTS] and summary["model_events"] == by_topic[MODEL_EVENTS]
+    assert summary["events_decided"] == len({v["event_id"] for t, v in held if t in (BIDS, PRICES, FRAUD)})
+    page = out.read_text(encoding="utf-8")
+    assert summary["html"] == str(out) and (tmp_path / "run.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert '<img alt="' in page and "data:image/png;base64,iVBORw0KGgo" in page
+    for name, topic in (("bids", BIDS), ("prices", PRICES), ("fraud", FRAUD)):
+        assert f'<tr data-key="decisions.{name}"><th>decisions: {name}</th><td class="n">{by_topic[topic]}</td>' in page
+    assert f'<tr data-key="dlq"><th>dead letters (ops.dlq)</th><td class="n">{by_topic[DLQ]}</td>' in page

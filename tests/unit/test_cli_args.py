@@ -16,6 +16,8 @@ from streams.cli import main
         (["tail", "events.nope"], "invalid choice"),
         (["produce"], "one of the arguments"),
         (["train", "gpt"], "invalid choice"),
+        (["refit", "ctr", "--since", "yesterday"], "ISO-8601"),
+        (["refit", "ctr", "--since", "2026-11-23T08:00:00"], "time zone"),
     ],
 )
 def test_bad_arguments_are_one_line(argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:

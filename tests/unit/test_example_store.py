@@ -82,3 +82,27 @@ def test_rejects_bad_sizes_and_places_files_under_data_dir(tmp_path: Path) -> No
     settings = Settings(_env_file=None, data_dir=tmp_path)
     assert examples_dir(settings.data_dir, "fraud") == tmp_path / "examples" / "fraud"
     assert not (tmp_path / "examples").exists()  # nothing written before the first example
+
+
+async def test_a_drift_refit_trains_on_what_came_after_the_change_and_replays_the_rest(tmp_path: Path) -> None:
+    from streams.rollout import refit_data
+    from streams.settings import RefitPolicy
+
+    store = ExampleStore(tmp_path, recent_window=50, replay_size=20, seed=1)
+    store.extend(example(i) for i in range(120))
+    change = example(100).labelled_at
+    settings = Settings(_env_file=None, seed=1, refit=RefitPolicy(recent_window=50, replay_size=20, min_examples=20))
+    recent, replay = await refit_data(settings, "ctr", tmp_path, since=change)
+    assert ids(recent) == list(range(100, 120))
+    assert len(replay) == 20 and all(i < 100 for i in ids(replay))
+    assert ids((await refit_data(settings, "ctr", tmp_path))[0]) == list(range(70, 120))
+
+
+async def test_a_drift_refit_waits_for_post_change_examples_then_gives_up(tmp_path: Path) -> None:
+    from streams.rollout import refit_data
+    from streams.settings import RefitPolicy
+
+    ExampleStore(tmp_path, recent_window=50, replay_size=20).extend(example(i) for i in range(30))
+    policy = RefitPolicy(recent_window=50, replay_size=20, min_examples=20, change_wait_s=0.2)
+    recent, _ = await refit_data(Settings(_env_file=None, refit=policy), "ctr", tmp_path, since=example(25).labelled_at)
+    assert ids(recent) == list(range(25, 30))
