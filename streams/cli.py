@@ -88,6 +88,8 @@ def build_parser() -> OneLineParser:
     produce.add_argument("--duration", type=positive(float), default=None)
     produce.add_argument("--scenario", default=None)
     produce.add_argument("--seed", type=int, default=None)
+    produce.add_argument("--closed-loop", action="store_true",
+                         help="answer the service's bids with win notices and clicks (read from decisions.bids)")
     tail = sub.add_parser("tail", help="print messages of a topic as they arrive")
     tail.add_argument("topic", choices=ALL_TOPICS, metavar="TOPIC")
     tail.add_argument("--json", action="store_true", help="raw JSON lines")
@@ -252,6 +254,7 @@ def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
         return await produce_synthetic(
             settings.kafka_bootstrap or "", rate_eps=args.rate, duration_s=args.duration, max_events=None,
             seed=settings.seed if args.seed is None else args.seed, scenario=args.scenario, client_kwargs=kwargs,
+            closed_loop=args.closed_loop,
         )
 
     _stop_on_sigterm()

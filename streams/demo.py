@@ -146,7 +146,7 @@ async def run_demo(
     try:
         counts = await produce_synthetic(
             bootstrap, rate_eps=rate_eps, duration_s=duration_s, max_events=None, seed=seed, scenario=None,
-            client_kwargs=kwargs, on_progress=on_progress,
+            client_kwargs=kwargs, on_progress=on_progress, closed_loop=True,
         )
         on_progress(counts)
         drain_began = time.monotonic()

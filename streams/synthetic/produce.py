@@ -9,12 +9,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas.codec import encode, loads
+from streams.synthetic.exchange import Exchange
 from streams.synthetic.scenarios import resolve_scenario
 from streams.synthetic.traffic import iter_catalog, iter_events
 from streams.synthetic.world import World
+from streams.topics import BIDS
 
 LINGER_MS: Final = 5
 PROGRESS_EVERY_S: Final = 0.5
@@ -23,6 +25,11 @@ MAX_IN_FLIGHT: Final = 10_000
 KEY_FIELDS: Final[tuple[str, ...]] = ("user_id", "product_id", "campaign_id")
 EVENTS_TOTAL: Final = "events"
 """Key of the total number of events (catalog records excluded) in the counts."""
+UNANSWERED: Final = "slots_unanswered"
+"""Key, in closed-loop counts, of the ad slots whose bid had not come back when the run ended."""
+CLOSE_GRACE_S: Final = 5.0
+"""How long a closed-loop run waits, after its last event, for the bids of its last ad slots."""
+BID_POLL_MS: Final = 50
 
 ProgressCallback = Callable[[dict[str, int]], None]
 
@@ -55,6 +62,7 @@ async def produce_synthetic(
     scenario: str | None,
     client_kwargs: dict[str, Any],
     on_progress: ProgressCallback | None = None,
+    closed_loop: bool = False,
 ) -> dict[str, int]:
     """Send the catalog of the world of ``seed``, then its events paced at ``rate_eps`` in real time.
 
@@ -75,6 +83,10 @@ async def produce_synthetic(
         Extra ``AIOKafkaProducer`` arguments (security settings).
     on_progress
         Called with the counts so far about every half second.
+    closed_loop
+        Answer the service's bids (read from ``decisions.bids``) with win notices and clicks
+        for the campaign it bid for (:class:`~streams.synthetic.exchange.Exchange`), instead of
+        drawing them in the generator. The counts then include ``slots_unanswered``.
 
     Returns
     -------
@@ -94,7 +106,19 @@ async def produce_synthetic(
             await sender.send(topic, encode(record), key.encode())
             counts[topic] += 1
         await sender.drain()
-        await _paced_events(sender, world, rate_eps, duration_s, max_events, scenario, counts, on_progress)
+        exchange = Exchange(world, seed) if closed_loop else None
+        auction = None if exchange is None else await _start_auctions(bootstrap, exchange, sender, counts, client_kwargs)
+        try:
+            await _paced_events(sender, world, rate_eps, duration_s, max_events, scenario, exchange, counts, on_progress)
+            if exchange is not None:
+                await _await_last_bids(exchange)
+                counts[UNANSWERED] = exchange.open
+        finally:
+            if auction is not None:
+                auction.cancel()
+                (outcome,) = await asyncio.gather(auction, return_exceptions=True)
+                if isinstance(outcome, Exception):  # the exchange failed (a cancellation is not an Exception)
+                    raise outcome
         await sender.drain()
     finally:
         await producer.stop()
@@ -111,11 +135,12 @@ async def _paced_events(
     duration_s: float | None,
     max_events: int | None,
     scenario: str | None,
+    exchange: Exchange | None,
     counts: Counter[str],
     on_progress: ProgressCallback | None,
 ) -> None:
     loop = asyncio.get_running_loop()
-    events = iter_events(world, datetime.now(UTC), rate_eps, scenario)
+    events = iter_events(world, datetime.now(UTC), rate_eps, scenario, exchange)
     began = loop.time()
     reported = began
     sent = 0
@@ -141,6 +166,59 @@ async def _paced_events(
         if duration_s is not None:
             wake = min(wake, began + duration_s)
         await asyncio.sleep(max(0.0, wake - now))
+
+
+async def _start_auctions(
+    bootstrap: str, exchange: Exchange, sender: _Sender, counts: Counter[str], client_kwargs: dict[str, Any]
+) -> asyncio.Task[None]:
+    """Follow ``decisions.bids`` from its current end and settle each bid; returns once positioned."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **client_kwargs)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = sorted(consumer.partitions_for_topic(BIDS) or ())
+        if not partitions:
+            raise RuntimeError(f"closed loop needs the topic {BIDS!r}; create the topics first")
+        parts = [TopicPartition(BIDS, p) for p in partitions]
+        consumer.assign(parts)
+        await consumer.seek_to_end(*parts)
+        for tp in parts:
+            await consumer.position(tp)
+    except BaseException:
+        await consumer.stop()
+        raise
+    return asyncio.create_task(_settle_bids(consumer, exchange, sender, counts))
+
+
+async def _settle_bids(consumer: AIOKafkaConsumer, exchange: Exchange, sender: _Sender, counts: Counter[str]) -> None:
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=BID_POLL_MS)
+            now = datetime.now(UTC)
+            for records in batch.values():
+                for record in records:
+                    if record.value is None:
+                        continue
+                    try:
+                        bid = loads(record.value)
+                    except ValueError:
+                        continue
+                    if not isinstance(bid, dict):
+                        continue
+                    for topic, key, event in exchange.settle(bid, now):
+                        await sender.send(topic, encode(event), key.encode())
+                        counts[topic] += 1
+                        counts[event["kind"]] += 1
+                        counts[EVENTS_TOTAL] += 1
+    finally:
+        await consumer.stop()
+
+
+async def _await_last_bids(exchange: Exchange) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + CLOSE_GRACE_S
+    while exchange.open and loop.time() < deadline:
+        await asyncio.sleep(BID_POLL_MS / 1000)
 
 
 def key_of(line: bytes) -> bytes | None:

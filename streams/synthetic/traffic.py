@@ -22,6 +22,7 @@ from agents.features import locale_matches
 from schemas.decisions import decision_id_for
 from streams.synthetic import draws
 from streams.synthetic.draws import OrderLine
+from streams.synthetic.exchange import Exchange, OpenSlot
 from streams.synthetic.scenarios import Scenario, Shift, resolve_scenario
 from streams.synthetic.world import CURRENCY, User, World, opaque_hash, p_click, p_convert, p_fraud
 from streams.topics import CAMPAIGNS, CLICKS, ORDERS, PRODUCTS, SEARCHES
@@ -75,6 +76,7 @@ class _Run:
     scenario: Scenario
     clock: _Clock
     tag: str
+    exchange: Exchange | None = None
     pending: list[tuple[int, int, str, dict[str, Any]]] = field(default_factory=list)
     spawned: list[Iterator[tuple[str, dict[str, Any]]]] = field(default_factory=list)
     session_numbers: Iterator[int] = field(default_factory=count)
@@ -98,17 +100,18 @@ class _Session:
         self.country = draws.draw_session_country(run.rng, user)
         self._steps = count()
 
-    def event(self, kind: str, **fields: Any) -> dict[str, Any]:
+    def fields(self) -> dict[str, Any]:
+        """What every event of the session carries."""
         return {
-            "kind": kind,
-            "event_id": f"{self.session_id}-{next(self._steps):03d}",
             "user_id": self.user.user_id,
             "session_id": self.session_id,
             "channel": self.channel,
             "locale": self.user.locale,
             "country": self.country,
-            **fields,
         }
+
+    def event(self, kind: str, **fields: Any) -> dict[str, Any]:
+        return {"kind": kind, "event_id": f"{self.session_id}-{next(self._steps):03d}", **self.fields(), **fields}
 
 
 def iter_catalog(world: World) -> Iterator[Message]:
@@ -127,7 +130,9 @@ def iter_catalog(world: World) -> Iterator[Message]:
         yield CAMPAIGNS, campaign.campaign_id, campaign.model_dump(mode="json")
 
 
-def iter_events(world: World, start: datetime, rate_eps: float, scenario: str | None) -> Iterator[Message]:
+def iter_events(
+    world: World, start: datetime, rate_eps: float, scenario: str | None, exchange: Exchange | None = None
+) -> Iterator[Message]:
     """The endless, reproducible event stream of ``world`` from ``start``.
 
     Parameters
@@ -140,6 +145,9 @@ def iter_events(world: World, start: datetime, rate_eps: float, scenario: str | 
         Events per second of virtual time: event ``i`` has ``ts = start + i / rate_eps``.
     scenario
         Name of a scenario in :data:`~streams.synthetic.scenarios.SCENARIOS`; ``None`` = baseline.
+    exchange
+        Closed loop: ad slots are offered to this exchange, which answers the service's bids
+        with win notices and clicks; ``None`` (open loop) draws them here.
 
     Returns
     -------
@@ -163,16 +171,19 @@ def iter_events(world: World, start: datetime, rate_eps: float, scenario: str | 
         raise ValueError("start must be time-zone aware")
     if not (math.isfinite(rate_eps) and rate_eps > 0):
         raise ValueError(f"rate_eps must be a positive number, got {rate_eps!r}")
-    return _stream(world, start, rate_eps, chosen)
+    return _stream(world, start, rate_eps, chosen, exchange)
 
 
-def _stream(world: World, start: datetime, rate_eps: float, scenario: Scenario) -> Iterator[Message]:
+def _stream(
+    world: World, start: datetime, rate_eps: float, scenario: Scenario, exchange: Exchange | None
+) -> Iterator[Message]:
     run = _Run(
         world=world,
         rng=random.Random(f"{world.seed}/{start.isoformat()}"),
         scenario=scenario,
         clock=_Clock(0, start, 0.0),
         tag=opaque_hash(world.seed, start.isoformat())[:8],
+        exchange=exchange,
     )
     active = [_shopping_session(run) for _ in range(CONCURRENT_SESSIONS)]
     for index in count():
@@ -233,28 +244,44 @@ def _slot(run: _Run, scene: str) -> dict[str, Any] | None:
 def _search(run: _Run, session: _Session, category: str) -> Iterator[tuple[str, dict[str, Any]]]:
     slot = _slot(run, "search")
     event = session.event("search", query=draws.draw_query(run.rng, session.user, category), ad_slot=slot)
-    yield SEARCHES, event
-    if slot is not None:
-        yield from _ad(run, session, event["event_id"], slot, "search", category)
+    yield from _with_slot(run, session, SEARCHES, event, slot, "search", category)
 
 
 def _browse(run: _Run, session: _Session, category: str) -> Iterator[tuple[str, dict[str, Any]]]:
     page, page_category = draws.draw_page(run.rng, category)
     slot = _slot(run, "browse")
     event = session.event("page_view", page=page, ad_slot=slot)
-    yield CLICKS, event
-    if slot is not None:
-        yield from _ad(run, session, event["event_id"], slot, "browse", page_category)
+    yield from _with_slot(run, session, CLICKS, event, slot, "browse", page_category)
+
+
+def _with_slot(
+    run: _Run,
+    session: _Session,
+    topic: str,
+    event: dict[str, Any],
+    slot: dict[str, Any] | None,
+    scene: str,
+    context: str | None,
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``event``, and what follows its ad slot: offered to the exchange *before* the event is out
+    (its bid may come back at once), or, in the open loop, a drawn win and click after it."""
+    if slot is not None and run.exchange is not None:
+        offered = OpenSlot(event["event_id"], session.fields(), scene, context, slot["floor_cpm"], run.clock.hour,
+                           run.shift())  # fmt: skip
+        run.exchange.offer(decision_id_for(event["event_id"], "bid"), offered)
+    yield topic, event
+    if slot is not None and run.exchange is None:
+        yield from _ad(run, session, event["event_id"], slot, scene, context)
 
 
 def _ad(
     run: _Run, session: _Session, slot_event_id: str, slot: dict[str, Any], scene: str, context: str | None
 ) -> Iterator[tuple[str, dict[str, Any]]]:
+    decision_id = decision_id_for(slot_event_id, "bid")
     rng = run.rng
     if rng.random() >= WIN_RATE:
         return
     campaign = run.world.campaigns[draws.choose_campaign(rng, run.world, context)]
-    decision_id = decision_id_for(slot_event_id, "bid")
     clearing_cpm = round(slot["floor_cpm"] * rng.uniform(*CLEARING_MARKUP), CPM_DECIMALS)
     yield CLICKS, session.event(
         "ad_impression", decision_id=decision_id, campaign_id=campaign.campaign_id, clearing_cpm=clearing_cpm
@@ -280,9 +307,7 @@ def _product_view(run: _Run, session: _Session, product_ix: int) -> Iterator[tup
     price = draws.draw_shown_price(rng, product)
     slot = _slot(run, "product")
     event = session.event("product_view", product_id=product.product_id, ad_slot=slot)
-    yield CLICKS, event
-    if slot is not None:
-        yield from _ad(run, session, event["event_id"], slot, "product", product.category)
+    yield from _with_slot(run, session, CLICKS, event, slot, "product", product.category)
     shift = run.shift()
     proba = p_convert(
         rel_price=math.log(price / product.list_price),
