@@ -14,9 +14,10 @@ from agents.catalog import CatalogStore
 from agents.intent import QueryIntent
 from agents.learning.loop import LearningLoop
 from agents.pricing.bandit import PriceBandit
+from agents.profiles.buckets import VelocityBucket
 from agents.profiles.model import Profile
 from agents.scoring import Scores
-from agents.tables import KeyedStore, MemoryStore
+from agents.tables import KeyedStore, MemoryStore, MemoryWindowedStore, WindowedStore
 from schemas.events import Event
 from streams.metrics import Metrics
 from streams.settings import Settings
@@ -51,10 +52,10 @@ def utc_now() -> datetime:
 
 @dataclass
 class DecisionContext:
-    """Settings, model scorer, catalog, profiles, budgets, the price bandit, metrics and the clock.
+    """Settings, model scorer, catalog, profiles, velocity counters, budgets, the price bandit, metrics and the clock.
 
-    Profiles and spend default to in-memory stores; the worker swaps in Faust
-    tables (:func:`agents.ingest.register_ingest`).
+    Profiles, velocity buckets and spend default to in-memory stores; the worker
+    swaps in Faust tables (:func:`agents.ingest.register_ingest`).
     """
 
     settings: Settings
@@ -62,6 +63,7 @@ class DecisionContext:
     catalog: CatalogStore = field(default_factory=CatalogStore)
     budget: BudgetBook = field(default_factory=BudgetBook)
     profiles: KeyedStore[Profile] = field(default_factory=MemoryStore)
+    velocity: WindowedStore[VelocityBucket] = field(default_factory=MemoryWindowedStore)
     bandit: PriceBandit = field(default_factory=PriceBandit)
     metrics: Metrics = field(default_factory=Metrics)
     classify: Callable[[list[str]], Awaitable[list[QueryIntent]]] | None = None

@@ -19,7 +19,7 @@ import faust
 from agents.context import DecisionContext, Incoming
 from agents.learning.loop import LearningOutput
 from agents.route import decide_batch
-from agents.tables import declare_tables
+from agents.tables import declare_tables, declare_velocity_table
 from schemas.codec import dead_letter, decode_event
 from schemas.errors import DecodeError
 from schemas.ops import DlqRecord
@@ -87,11 +87,12 @@ def register_ingest(
 ) -> list[faust.types.AgentT]:
     """Register one ingest agent per input topic; they start deciding once ``ready`` is set.
 
-    Also declares the profile and spend tables and puts them into ``ctx``.
+    Also declares the profile, spend and windowed velocity tables and puts them into ``ctx``.
     ``on_learned`` gets each batch's learning output after it was published
     (the worker stores examples and starts refits there).
     """
     ctx.profiles, ctx.budget.spend = declare_tables(app)
+    ctx.velocity = declare_velocity_table(app, ctx.settings.profiles)
     batching = ctx.settings.batching
     dlq = topics.outputs[DLQ]
     agents = []

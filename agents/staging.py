@@ -3,7 +3,9 @@
 Each event gets the profile as it was before it and as it is after it, so a
 decision sees every earlier event of the batch (an order's velocity counts the
 orders before it) and none of the later ones. Profiles are written back once per
-user per batch, attributed to that user's last event.
+user per batch, attributed to that user's last event; an order's velocity is
+read from the windowed velocity table as the batch left it, and each changed
+bucket is written once per batch (:mod:`agents.profiles.counters`).
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from dataclasses import dataclass
 from agents.bidding.budget import utc_day
 from agents.categories import event_categories
 from agents.context import DecisionContext, Incoming
+from agents.profiles.counters import VelocityCounters
 from agents.profiles.model import Profile
 from agents.profiles.update import MS_PER_S, event_scene, ts_ms, update_profile
+from agents.profiles.velocity import Velocity, order_mark
 from agents.search_intent import SearchIntent
 from schemas.decisions import Scene
 from schemas.events import Event
@@ -23,13 +27,14 @@ from schemas.events import Event
 
 @dataclass(frozen=True)
 class Staged:
-    """An event with its scene, the user's profile before and after it, and a search's intent."""
+    """An event with its scene, the user's profile before and after it, a search's intent and an order's velocity."""
 
     incoming: Incoming
     before: Profile | None
     after: Profile
     scene: Scene
     intent: SearchIntent | None = None
+    velocity: Velocity | None = None
 
     @property
     def event(self) -> Event:
@@ -59,6 +64,7 @@ def stage_batch(
     intents = intents or {}
     settings = ctx.settings
     working: dict[str, Profile] = {}
+    counters = VelocityCounters(ctx.velocity, settings.profiles.velocity_bucket_s * MS_PER_S)
     last: dict[str, Incoming] = {}
     staged: list[Staged] = []
     for incoming in items:
@@ -70,11 +76,16 @@ def stage_batch(
         after = update_profile(
             before, event, categories=categories, policy=settings.profiles, pii_key=settings.pii_key,
         )  # fmt: skip
+        velocity = None
+        if event.kind == "order":
+            mark = order_mark(event, settings.pii_key)
+            velocity, after = counters.order_velocity(before, after, mark, incoming.origin)
         working[user], last[user] = after, incoming
-        staged.append(Staged(incoming, before, after, event_scene(after, event), intent))
+        staged.append(Staged(incoming, before, after, event_scene(after, event), intent, velocity))
         apply_outcomes(incoming, ctx)
     for user, profile in working.items():
         ctx.profiles.put(user, profile, last[user].origin)
+    counters.flush()
     if items:
         now_ms = max(ts_ms(i.event) for i in items)
         ctx.budget.expire(now_ms, int(settings.bidding.win_notice_timeout_s * MS_PER_S))

@@ -1,5 +1,9 @@
 """Keyed state stores: a plain dict for tests, a changelog-backed Faust table in the worker.
 
+Two shapes: :class:`KeyedStore` (one value per key: profiles, spend) and
+:class:`WindowedStore` (one value per key and tumbling bucket: the velocity
+counters, a Faust windowed table in the worker).
+
 Faust writes a table change to the changelog partition of the *current event*, a
 context variable that only the stream's own iteration sets. Agents that take
 micro-batches (``take_events``) decide outside that iteration, so a write names
@@ -19,14 +23,21 @@ from typing import Any, Generic, Protocol, TypeVar
 import faust
 from faust.streams import _current_event
 
+from agents.profiles.buckets import VelocityBucket, bucket_from_json, bucket_to_json
 from agents.profiles.model import Profile, profile_from_json, profile_to_json
+from streams.settings import ProfilePolicy
 
 V = TypeVar("V")
 
 PROFILE_CODEC = "sd-profile"
 """Faust codec name of :class:`~agents.profiles.model.Profile` values."""
+BUCKET_CODEC = "sd-velocity-bucket"
+"""Faust codec name of :class:`~agents.profiles.buckets.VelocityBucket` values."""
 PROFILES_TABLE = "profiles"
 SPEND_TABLE = "budget-spend"
+VELOCITY_TABLE = "velocity-{bucket_s}s"
+"""Name of the windowed velocity table: another bucket width is another table (buckets would not align)."""
+MS_PER_S = 1000
 
 
 class KeyedStore(Protocol[V]):
@@ -58,6 +69,35 @@ class MemoryStore(Generic[V]):
         self.data[key] = value
 
 
+class WindowedStore(Protocol[V]):
+    """State by string key and bucket start (epoch ms); a write names the input record that caused it."""
+
+    def get(self, key: str, start_ms: int) -> V | None: ...
+
+    def put(self, key: str, start_ms: int, value: V, origin: Any) -> None: ...
+
+
+@dataclass
+class MemoryWindowedStore(Generic[V]):
+    """A dict by ``(key, bucket start)`` (functional tests): ``origin`` is ignored, nothing expires.
+
+    Examples
+    --------
+    >>> s = MemoryWindowedStore()
+    >>> s.put("u1", 300_000, 3, origin=None)
+    >>> s.get("u1", 300_000), s.get("u1", 0)
+    (3, None)
+    """
+
+    data: dict[tuple[str, int], V] = field(default_factory=dict)
+
+    def get(self, key: str, start_ms: int) -> V | None:
+        return self.data.get((key, start_ms))
+
+    def put(self, key: str, start_ms: int, value: V, origin: Any) -> None:
+        self.data[(key, start_ms)] = value
+
+
 @contextmanager
 def event_context(event: faust.types.EventT) -> Iterator[None]:
     """Make ``event`` Faust's current event, so table writes go to its partition's changelog."""
@@ -84,6 +124,33 @@ class TableStore(Generic[V]):
             self.table[key.encode()] = value
 
 
+class WindowedTableStore(Generic[V]):
+    """A tumbling-window Faust table: key ``(UTF-8 string, (start_s, end_s))`` as Faust's windowed tables use.
+
+    A bucket is named by its start in epoch ms; Faust's own window computes the
+    range, so keys match what ``WindowWrapper`` would write for that time. Writes
+    happen in the context of their origin event (changelog partition, expiry).
+    """
+
+    def __init__(self, wrapper: faust.types.tables.WindowWrapperT) -> None:
+        self.wrapper = wrapper
+        self.table = wrapper.table
+        self.window = self.table.window
+
+    def window_range(self, start_ms: int) -> tuple[float, float]:
+        """Faust's range of the bucket starting at ``start_ms``."""
+        return self.window.current(start_ms / MS_PER_S)
+
+    def get(self, key: str, start_ms: int) -> V | None:
+        return self.table.get((key, self.window_range(start_ms)))
+
+    def put(self, key: str, start_ms: int, value: V, origin: Any) -> None:
+        if origin is None:
+            raise ValueError(f"{self.table.name}: a table write needs the input event that caused it")
+        with event_context(origin):
+            self.wrapper[key][self.window_range(start_ms)] = value
+
+
 def register_profile_codec() -> None:
     """Register the Faust codec that turns profiles into JSON and back (idempotent)."""
     from faust.serializers import codecs
@@ -96,6 +163,20 @@ def register_profile_codec() -> None:
             return profile_from_json(s)
 
     codecs.register(PROFILE_CODEC, ProfileCodec())
+
+
+def register_bucket_codec() -> None:
+    """Register the Faust codec that turns velocity buckets into JSON and back (idempotent)."""
+    from faust.serializers import codecs
+
+    class BucketCodec(codecs.Codec):
+        def _dumps(self, obj: VelocityBucket) -> bytes:
+            return bucket_to_json(obj)
+
+        def _loads(self, s: bytes) -> VelocityBucket:
+            return bucket_from_json(s)
+
+    codecs.register(BUCKET_CODEC, BucketCodec())
 
 
 def declare_tables(app: faust.App) -> tuple[TableStore[Profile], TableStore[float]]:
@@ -112,3 +193,21 @@ def declare_tables(app: faust.App) -> tuple[TableStore[Profile], TableStore[floa
         help="Money spent per day, input partition and campaign (from win notices).",
     )
     return TableStore(profiles), TableStore(spend)
+
+
+def declare_velocity_table(app: faust.App, policy: ProfilePolicy) -> WindowedTableStore[VelocityBucket]:
+    """The windowed velocity table: tumbling ``velocity_bucket_s`` buckets per ``user_id``.
+
+    Buckets expire ``velocity_expires_s`` after their end (Faust checks against the wall clock).
+
+    Co-partitioned with the input topics like the profile table (the changelog
+    has ``topic_partitions`` partitions, retention ``velocity_expires_s``). Keys
+    are JSON (``["user", [start_s, end_s]]``), as Faust's windowed keys must be.
+    """
+    register_bucket_codec()
+    table = app.Table(
+        VELOCITY_TABLE.format(bucket_s=policy.velocity_bucket_s),
+        schema=faust.Schema(key_serializer="json", value_serializer=BUCKET_CODEC),
+        help="Orders, amount and distinct cards / countries / IPs per user_id and tumbling bucket.",
+    )
+    return WindowedTableStore(table.tumbling(policy.velocity_bucket_s, expires=policy.velocity_expires_s))

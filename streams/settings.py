@@ -252,6 +252,19 @@ class ProfilePolicy(BaseModel):
     session_timeout_s: float = Field(1800.0, gt=0, description="Inactivity after which a session without id ends.")
     history_max_orders: int = Field(20, ge=1, le=500, description="Recent orders kept for velocity and usual amount.")
     max_known_cards: int = Field(20, ge=1, le=500, description="Cards (keyed hashes) remembered per user.")
+    velocity_bucket_s: int = Field(
+        300, ge=1, le=3600,
+        description="Bucket of the windowed velocity table; 1 h / 24 h counts may include up to one bucket more.",
+    )  # fmt: skip
+    velocity_expires_s: int = Field(
+        90_000, ge=86_401, description="Wall-clock age after which velocity buckets expire (over 24 h + one bucket)."
+    )
+
+    @model_validator(mode="after")
+    def _velocity_outlives_a_day(self) -> "ProfilePolicy":
+        if self.velocity_expires_s < 86_400 + self.velocity_bucket_s:
+            raise ValueError("velocity_expires_s must exceed 24 h plus one velocity bucket")
+        return self
 
 
 class SceneRoute(BaseModel):

@@ -1,8 +1,8 @@
 """Fraud decisions for a micro-batch of orders: one ``fraud`` request per served model.
 
-The model's score combines with the rules the order hits (velocity from the
-user's profile, static rules) by noisy-OR; the thresholds come from the order's
-channel or scene. Reasons: the risk level, the rules hit, then the model inputs
+The model's score combines with the rules the order hits (velocity, computed
+while staging from the windowed velocity table and the user's profile; static
+rules) by noisy-OR; the thresholds come from the order's channel or scene. Reasons: the risk level, the rules hit, then the model inputs
 that raise the score most (occlusion probes sent in the same request).
 """
 
@@ -26,7 +26,7 @@ from agents.fraud.policy import (
 )
 from agents.grouped_scoring import score_blocks
 from agents.learning.loop import FRAUD
-from agents.profiles.velocity import Velocity, order_mark, order_velocity
+from agents.profiles.velocity import Velocity
 from agents.staging import Staged
 from schemas.decisions import FraudDecision, decision_id_for
 from schemas.events import Order
@@ -50,7 +50,9 @@ class _Case:
 def _plan(staged: Staged, ctx: DecisionContext) -> _Case:
     policy = ctx.settings.fraud
     order: Order = staged.event
-    velocity = order_velocity(staged.before, order_mark(order, ctx.settings.pii_key))
+    velocity = staged.velocity
+    if velocity is None:
+        raise ValueError(f"order {order.order_id}: staged without velocity (stage_batch computes it)")
     inputs = inputs_of(order)
     probed = probes(inputs, velocity.usual_amount, policy) if policy.explain_top_k > 0 else []
     rows = np.asarray(

@@ -21,7 +21,11 @@ MONEY_DECIMALS = 2
 
 @dataclass(frozen=True, slots=True)
 class OrderMark:
-    """What velocity rules need to remember of one order (``card`` and ``ip`` are keyed hashes)."""
+    """What velocity rules need to remember of one order (``card`` and ``ip`` are keyed hashes).
+
+    ``windows`` are the order's window counts when it was first decided
+    (:data:`agents.profiles.velocity.WINDOW_FIELDS`), so a redelivery decides the same.
+    """
 
     order_id: str
     ts_ms: int
@@ -31,6 +35,7 @@ class OrderMark:
     billing_country: str | None = None
     shipping_country: str | None = None
     charged_back: bool = False
+    windows: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +60,9 @@ class Profile:
 
     ``affinity`` holds decayed category scores as of ``affinity_ms``; ``channels``
     counts sessions per channel; ``history`` keeps the most recent orders (oldest
-    first); ``cards`` maps each card's keyed hash to the order that first used it.
+    first); ``cards`` maps each card's keyed hash to the order that first used it;
+    ``velocity_buckets`` holds the starts (epoch ms) of the windowed velocity
+    table's buckets that hold this user's orders (:mod:`agents.profiles.buckets`).
     """
 
     user_id: str
@@ -76,6 +83,7 @@ class Profile:
     session: SessionState | None = None
     history: tuple[OrderMark, ...] = ()
     cards: Mapping[str, str] = field(default_factory=dict)
+    velocity_buckets: tuple[int, ...] = ()
 
 
 PROFILE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Profile))
@@ -124,8 +132,10 @@ def profile_from_json(raw: bytes | str) -> Profile:
     data: dict[str, Any] = orjson.loads(raw)
     session = data.pop("session", None)
     history = data.pop("history", ())
+    buckets = data.pop("velocity_buckets", ())
     return Profile(
         **data,
         session=SessionState(**session) if session else None,
-        history=tuple(OrderMark(**m) for m in history),
+        history=tuple(OrderMark(**{**m, "windows": tuple(m.get("windows", ()))}) for m in history),
+        velocity_buckets=tuple(buckets),
     )

@@ -1,7 +1,8 @@
 """The pure profile update: ``update_profile(profile, event) -> profile``.
 
 Order events are deduplicated by ``order_id`` (a redelivered order changes nothing
-but the event count), so velocity stays exact under at-least-once delivery.
+but the event count), so only a new order is added to the windowed velocity
+table (:mod:`agents.profiles.counters`) and velocity is not inflated by redelivery.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from agents.profiles.buckets import bucket_start_ms, index_bucket
 from agents.profiles.model import MONEY_DECIMALS, OrderMark, Profile, empty_profile, evolve
 from agents.profiles.session import BACKEND_KINDS, advance_session, continued_session
 from agents.profiles.velocity import order_mark
@@ -92,14 +94,16 @@ def affinity_changes(
 def order_changes(
     profile: Profile, mark: OrderMark, account_age_days: int | None, policy: ProfilePolicy
 ) -> dict[str, Any]:
-    """The fields a new order changes (RFM, history, cards); none for a known ``order_id``.
+    """The fields a new order changes (RFM, history, cards, velocity bucket index); none for a known ``order_id``.
 
     Examples
     --------
     >>> p = evolve(empty_profile("u", 0), order_changes(empty_profile("u", 0), OrderMark("o1", 10, 25.0, card="c1"),
     ...                                                   3, ProfilePolicy()))
-    >>> p.orders, p.monetary, dict(p.cards), order_changes(p, OrderMark("o1", 10, 25.0), 3, ProfilePolicy())
-    (1, 25.0, {'c1': 'o1'}, {})
+    >>> p.orders, p.monetary, dict(p.cards), p.velocity_buckets
+    (1, 25.0, {'c1': 'o1'}, (0,))
+    >>> order_changes(p, OrderMark("o1", 10, 25.0), 3, ProfilePolicy())
+    {}
     """
     if any(m.order_id == mark.order_id for m in profile.history):
         return {}
@@ -114,6 +118,10 @@ def order_changes(
         "last_order_ms": max(profile.last_order_ms or mark.ts_ms, mark.ts_ms),
         "history": (*profile.history, mark)[-policy.history_max_orders :],
         "cards": cards,
+        "velocity_buckets": index_bucket(
+            profile.velocity_buckets, bucket_start_ms(mark.ts_ms, policy.velocity_bucket_s * MS_PER_S),
+            policy.velocity_expires_s * MS_PER_S,
+        ),
         "account_age_days": account_age_days if account_age_days is not None else profile.account_age_days,
     }
 

@@ -164,6 +164,16 @@ async def test_redelivered_batch_gets_identical_decisions() -> None:
     assert first == again
 
 
+async def test_a_redelivered_burst_is_not_counted_twice_in_the_velocity_table() -> None:
+    context = ctx(AmountScorer(PROBA))
+    burst = [order(n, 20.0, -600 + 120 * n) for n in range(4)] + [order(4, 400.0, -60, card="card-B", ship="NG")]
+    volatile = {"decided_at", "latency_ms"}
+    first = [o.decision.model_dump(exclude=volatile) for o in await decide_batch(burst, context)]
+    again = [o.decision.model_dump(exclude=volatile) for o in await decide_batch(burst[2:], context)]
+    assert again == first[2:] and "velocity_orders_1h" in first[-1]["reasons"]
+    assert sum(bucket.orders for bucket in context.velocity.data.values()) == len(burst)
+
+
 async def test_bidding_stops_once_the_partitions_share_of_the_budget_is_spent() -> None:
     context = ctx(topic_partitions=2)  # c-1 has a daily budget of 100: 50 per partition
     bids = 0

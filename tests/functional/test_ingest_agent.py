@@ -20,7 +20,8 @@ import pytest
 from agents.context import DecisionContext
 from agents.ingest import register_ingest
 from agents.scoring import Scores
-from agents.tables import TableStore
+from agents.profiles.buckets import VelocityBucket, bucket_start_ms
+from agents.tables import TableStore, WindowedTableStore
 from streams.app import create_app
 from streams.settings import Settings
 from streams.topics import BIDS, CLICKS, DLQ, FRAUD, ORDERS, PRICES
@@ -81,6 +82,12 @@ async def test_profiles_are_written_to_the_faust_table_and_decisions_sent(worker
     assert profile is not None and profile.orders == 1 and profile.events == 2
     assert profile.session.scene == "checkout" and dict(profile.affinity) == {"electronics": 6.0}
     assert ctx.profiles.table.get(b"u-1") is profile
+    assert isinstance(ctx.velocity, WindowedTableStore) and profile.velocity_buckets
+    start = profile.velocity_buckets[-1]
+    assert start == bucket_start_ms(profile.last_order_ms, ctx.settings.profiles.velocity_bucket_s * 1000)
+    window_key = ("u-1", (start / 1000, start / 1000 + ctx.settings.profiles.velocity_bucket_s - 0.1))
+    bucket = VelocityBucket(1, 20.0, (profile.history[0].card,))
+    assert dict(ctx.velocity.table.items()) == {window_key: bucket}
     decisions = {topic: value for topic, value in sent}
     assert decisions[BIDS].scene == "product" and decisions[FRAUD].scene == "checkout"
     assert decisions[PRICES].experiment is not None

@@ -10,8 +10,10 @@ from pydantic import ValidationError
 
 from agents.fraud.explain import feature_row, inputs_of, probes, top_features
 from agents.fraud.policy import combine_risk, decide_fraud, fallback_action, rule_score, rules_hit, thresholds_for
+from agents.profiles.counters import VelocityCounters
 from agents.profiles.update import update_profile
-from agents.profiles.velocity import order_mark, order_velocity
+from agents.profiles.velocity import order_mark
+from agents.tables import MemoryWindowedStore
 from schemas.events import EVENT_ADAPTER, Order
 from schemas.reasons import Reason
 from streams.settings import FraudPolicy, FraudThresholds, ProfilePolicy, SceneRoute, SceneRoutes
@@ -32,10 +34,15 @@ def order(n: int, amount: float, at: datetime, card: str = "card-A", ship: str =
 
 
 def hits_after(history: list[Order], current: Order, policy: FraudPolicy = POLICY) -> list[str]:
-    profile = None
-    for past in history:
-        profile = update_profile(profile, past, categories=(), policy=ProfilePolicy(), pii_key=KEY)
-    velocity = order_velocity(profile, order_mark(current, KEY))
+    """The rules ``current`` hits after ``history``, with velocity from the windowed counters as staging reads it."""
+    profiles = ProfilePolicy()
+    counters = VelocityCounters(MemoryWindowedStore(), profiles.velocity_bucket_s * 1000)
+    profile = velocity = None
+    for event in (*history, current):
+        after = update_profile(profile, event, categories=(), policy=profiles, pii_key=KEY)
+        if isinstance(event, Order):
+            velocity, after = counters.order_velocity(profile, after, order_mark(event, KEY), origin=None)
+        profile = after
     return [h.value for h in rules_hit(current, velocity, policy)]
 
 

@@ -10,11 +10,14 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agents.profiles.buckets import DAY_MS, HOUR_MS, bucket_start_ms
+from agents.profiles.counters import VelocityCounters
 from agents.profiles.model import Profile, profile_from_json, profile_to_json
 from agents.profiles.summary import channel_mix, rfm, top_categories
 from agents.profiles.update import event_scene, ts_ms, update_profile
-from agents.profiles.velocity import order_mark, order_velocity
-from schemas.events import EVENT_ADAPTER, Event
+from agents.profiles.velocity import WINDOW_FIELDS, Velocity, order_mark
+from agents.tables import MemoryWindowedStore
+from schemas.events import EVENT_ADAPTER, Event, Order
 from streams.logs import hash_pii
 from streams.settings import ProfilePolicy
 
@@ -39,11 +42,12 @@ def order(n: int, amount: float, at: datetime, card: str | None = "card-1", ship
     )  # fmt: skip
 
 
-def run(events: list[tuple[Event, tuple[str, ...]]], start: Profile | None = None) -> list[Profile]:
+def run(events: list[tuple[Event, tuple[str, ...]]], start: Profile | None = None,
+        policy: ProfilePolicy = POLICY) -> list[Profile]:  # fmt: skip
     """Profiles after each event (``(event, its categories)``)."""
     out, profile = [], start
     for event, categories in events:
-        profile = update_profile(profile, event, categories=categories, policy=POLICY, pii_key=KEY)
+        profile = update_profile(profile, event, categories=categories, policy=policy, pii_key=KEY)
         out.append(profile)
     return out
 
@@ -138,28 +142,96 @@ def test_history_and_cards_are_bounded() -> None:
     assert profile.orders == 6
 
 
+def stage(events: list[Event], counters: VelocityCounters, profile: Profile | None = None,
+          policy: ProfilePolicy = POLICY) -> tuple[list[Velocity], Profile | None]:  # fmt: skip
+    """Each order's velocity as staging computes it (profile update, then the windowed counters), and the profile."""
+    out = []
+    for event in events:
+        after = update_profile(profile, event, categories=(), policy=policy, pii_key=KEY)
+        if isinstance(event, Order):
+            velocity, after = counters.order_velocity(profile, after, order_mark(event, KEY), origin=None)
+            out.append(velocity)
+        profile = after
+    counters.flush()
+    return out, profile
+
+
+def velocities(events: list[Event], policy: ProfilePolicy = POLICY) -> list[Velocity]:
+    """The velocity of each order of one batch."""
+    return stage(events, VelocityCounters(MemoryWindowedStore(), policy.velocity_bucket_s * 1000), policy=policy)[0]
+
+
 def test_velocity_counts_orders_cards_countries_and_amounts_in_their_windows() -> None:
-    events = [(order(n, 20.0, T0 + timedelta(minutes=2 * n), card="A"), ()) for n in range(4)]
-    events.insert(0, (order(9, 50.0, T0 - timedelta(hours=5), card="C", ship="MX"), ()))
-    before = run(events)[-1]
-    fifth = order(4, 400.0, T0 + timedelta(minutes=8), card="B", ship="NG")
-    v = order_velocity(before, order_mark(fifth, KEY))
-    assert (v.orders_1h, v.orders_24h, v.cards_24h, v.ship_countries_24h) == (5, 6, 3, 3)
+    events = [order(9, 50.0, T0 - timedelta(hours=5), card="C", ship="MX")]
+    events += [order(n, 20.0, T0 + timedelta(minutes=2 * n), card="A") for n in range(4)]
+    v = velocities([*events, order(4, 400.0, T0 + timedelta(minutes=8), card="B", ship="NG")])[-1]
+    assert (v.orders_1h, v.orders_24h, v.cards_24h, v.ship_countries_24h, v.ips_24h) == (5, 6, 3, 3, 1)
     assert (v.amount_1h, v.amount_24h, v.prior_orders, v.usual_amount, v.new_card) == (480.0, 530.0, 5, 20.0, True)
 
 
 def test_velocity_of_a_redelivered_order_equals_its_first_delivery() -> None:
-    before = run([(order(n, 20.0, T0 + timedelta(minutes=n), card="A"), ()) for n in range(3)])[-1]
+    history = [order(n, 20.0, T0 + timedelta(minutes=n), card="A") for n in range(3)]
     fifth = order(3, 300.0, T0 + timedelta(minutes=5), card="B")
-    first = order_velocity(before, order_mark(fifth, KEY))
-    after = update_profile(before, fifth, categories=(), policy=POLICY, pii_key=KEY)
-    assert order_velocity(after, order_mark(fifth, KEY)) == first and first.new_card
+    first, again = velocities([*history, fifth, fifth])[-2:]
+    assert again == first and first.new_card and first.orders_1h == 4 and first.amount_1h == 360.0
 
 
-def test_velocity_ignores_orders_later_than_the_one_decided() -> None:
-    later = run([(order(7, 20.0, T0 + timedelta(minutes=30)), ())])[-1]
-    v = order_velocity(later, order_mark(order(1, 20.0, T0), KEY))
+def test_a_redelivered_order_in_a_later_batch_is_not_counted_twice_nor_sees_later_orders() -> None:
+    store = MemoryWindowedStore()
+    counters = VelocityCounters(store, POLICY.velocity_bucket_s * 1000)
+    batch = [order(n, 20.0, T0 + timedelta(minutes=n)) for n in range(4)]
+    first, profile = stage(batch, counters)
+    again, _ = stage(batch[1:3], counters, profile)
+    def windows(vs: list[Velocity]) -> list[tuple[float, ...]]:
+        return [tuple(getattr(v, name) for name in WINDOW_FIELDS) for v in vs]
+
+    assert windows(again) == windows(first[1:3]) and [v.orders_1h for v in again] == [2, 3]
+    assert sum(b.orders for b in store.data.values()) == 4
+    assert [m.windows[0] for m in profile.history] == [1, 2, 3, 4]
+
+
+def test_velocity_ignores_orders_in_buckets_later_than_the_one_decided() -> None:
+    v = velocities([order(7, 20.0, T0 + timedelta(minutes=30)), order(1, 20.0, T0)])[-1]
     assert (v.orders_1h, v.prior_orders) == (1, 1)
+
+
+def test_windows_count_at_most_one_bucket_more_than_the_exact_window() -> None:
+    decided = T0 + timedelta(minutes=3)  # T0 is on a bucket edge; the 1 h window starts in the 11:00 bucket
+    inside = order(1, 10.0, T0 - timedelta(minutes=59))
+    one_bucket_older = order(2, 10.0, T0 - timedelta(minutes=59, seconds=30))  # 62.5 min before: counted
+    older = order(3, 10.0, T0 - timedelta(minutes=61))  # 64 min before, in the 10:55 bucket: not counted
+    v = velocities([inside, one_bucket_older, older, order(4, 10.0, decided)])[-1]
+    assert (v.orders_1h, v.orders_24h) == (3, 4)
+
+
+def test_the_table_counts_past_the_profiles_bounded_history() -> None:
+    small = ProfilePolicy(history_max_orders=3)
+    burst = [order(n, 10.0, T0 + timedelta(minutes=n), card=f"card-{n % 5}") for n in range(25)]
+    v = velocities(burst, small)[-1]
+    assert (v.orders_1h, v.orders_24h, v.amount_24h, v.cards_24h, v.prior_orders) == (25, 25, 250.0, 5, 24)
+
+
+def test_the_bucket_index_forgets_buckets_past_the_expiry() -> None:
+    policy = ProfilePolicy(velocity_bucket_s=3600, velocity_expires_s=90_000)
+    profile = run([(order(n, 10.0, T0 + timedelta(hours=n)), ()) for n in range(30)], policy=policy)[-1]
+    newest = bucket_start_ms(ts_ms(order(29, 10.0, T0 + timedelta(hours=29))), HOUR_MS)
+    assert profile.velocity_buckets[-1] == newest and len(profile.velocity_buckets) == 26
+    assert profile.velocity_buckets[0] == newest - 25 * HOUR_MS
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(min_value=-2 * DAY_MS // 1000, max_value=0), min_size=1, max_size=25),
+       st.sampled_from([60, 300, 900]))  # fmt: skip
+def test_bucket_windows_never_undercount_and_overcount_by_at_most_one_bucket(
+    offsets_s: list[int], bucket_s: int
+) -> None:
+    policy = ProfilePolicy(velocity_bucket_s=bucket_s)
+    end = T0 + timedelta(seconds=7)
+    events = [order(n, 1.0, end + timedelta(seconds=s)) for n, s in enumerate(offsets_s)]
+    v = velocities([*events, order(99, 1.0, end)], policy)[-1]
+    ages_ms = [-s * 1000 for s in offsets_s] + [0]
+    for count, span_ms in ((v.orders_1h, HOUR_MS), (v.orders_24h, DAY_MS)):
+        assert sum(a < span_ms for a in ages_ms) <= count <= sum(a < span_ms + bucket_s * 1000 for a in ages_ms)
 
 
 @settings(max_examples=200, deadline=None)
