@@ -115,7 +115,7 @@ class Exchange:
         user = slot.session["user_id"]
         out: list[Message] = [
             (CLICKS, user, {"kind": "ad_impression", "event_id": f"{slot.event_id}-win",
-                            "clearing_cpm": round(min(bid_cpm, competing), CPM_DECIMALS), **common}),
+                            "clearing_cpm": min(bid_cpm, round(competing, CPM_DECIMALS)), **common}),
         ]  # fmt: skip
         proba = p_click(
             channel=slot.session["channel"],

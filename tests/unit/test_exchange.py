@@ -46,11 +46,11 @@ def test_closed_loop_stream_offers_slots_instead_of_drawing_wins(world: World) -
 def test_wins_name_the_bid_campaign_and_pay_at_most_the_bid(world: World) -> None:
     exchange = Exchange(world, seed=2)
     campaign = campaign_of(world, "electronics")
-    out = settle_many(exchange, 4000, bid_cpm=1.3, campaign_id=campaign)
+    out = settle_many(exchange, 4000, bid_cpm=1.23456789, campaign_id=campaign)
     wins = [e for _, _, e in out if e["kind"] == "ad_impression"]
     assert abs(len(wins) / 4000 - 0.5) < 0.03
     assert {e["campaign_id"] for _, _, e in out} == {campaign}
-    assert all(1.0 <= e["clearing_cpm"] <= 1.3 for e in wins)
+    assert all(1.0 <= e["clearing_cpm"] <= 1.23456789 for e in wins)  # rounding never lifts it above the bid
     for topic, key, event in out:
         assert key == event["user_id"] == "u-1"
         assert decode_event(encode(event), topic).campaign_id == campaign
