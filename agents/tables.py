@@ -15,7 +15,7 @@ record per user per batch instead of one per event (see docs/policies.md).
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
@@ -151,32 +151,28 @@ class WindowedTableStore(Generic[V]):
             self.wrapper[key][self.window_range(start_ms)] = value
 
 
-def register_profile_codec() -> None:
-    """Register the Faust codec that turns profiles into JSON and back (idempotent)."""
+def register_json_codec(name: str, dumps: Callable[[Any], bytes], loads: Callable[[bytes], Any]) -> None:
+    """Register a Faust codec ``name`` that turns table values into JSON and back (idempotent)."""
     from faust.serializers import codecs
 
-    class ProfileCodec(codecs.Codec):
-        def _dumps(self, obj: Profile) -> bytes:
-            return profile_to_json(obj)
+    class JsonCodec(codecs.Codec):
+        def _dumps(self, obj: Any) -> bytes:
+            return dumps(obj)
 
-        def _loads(self, s: bytes) -> Profile:
-            return profile_from_json(s)
+        def _loads(self, s: bytes) -> Any:
+            return loads(s)
 
-    codecs.register(PROFILE_CODEC, ProfileCodec())
+    codecs.register(name, JsonCodec())
+
+
+def register_profile_codec() -> None:
+    """Register the Faust codec of :class:`~agents.profiles.model.Profile` values."""
+    register_json_codec(PROFILE_CODEC, profile_to_json, profile_from_json)
 
 
 def register_bucket_codec() -> None:
-    """Register the Faust codec that turns velocity buckets into JSON and back (idempotent)."""
-    from faust.serializers import codecs
-
-    class BucketCodec(codecs.Codec):
-        def _dumps(self, obj: VelocityBucket) -> bytes:
-            return bucket_to_json(obj)
-
-        def _loads(self, s: bytes) -> VelocityBucket:
-            return bucket_from_json(s)
-
-    codecs.register(BUCKET_CODEC, BucketCodec())
+    """Register the Faust codec of :class:`~agents.profiles.buckets.VelocityBucket` values."""
+    register_json_codec(BUCKET_CODEC, bucket_to_json, bucket_from_json)
 
 
 def declare_tables(app: faust.App) -> tuple[TableStore[Profile], TableStore[float]]:
