@@ -39,6 +39,7 @@ def create_app(settings: Settings) -> tuple[faust.App, AppTopics]:
         broker=settings.kafka_url,
         broker_credentials=faust_credentials(settings),
         store="memory://",
+        datadir=str(settings.data_dir / "faust"),
         topic_replication_factor=settings.topic_replication,
         topic_partitions=settings.topic_partitions,
         web_enabled=False,
