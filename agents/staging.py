@@ -22,7 +22,7 @@ from agents.profiles.update import MS_PER_S, event_scene, ts_ms, update_profile
 from agents.profiles.velocity import Velocity, order_mark
 from agents.search_intent import SearchIntent
 from schemas.decisions import Scene
-from schemas.events import Event
+from schemas.events import Event, Order
 
 
 @dataclass(frozen=True)
@@ -73,12 +73,12 @@ def stage_batch(
         before = working[user] if user in working else ctx.profiles.get(user)
         intent = intents.get(event.event_id)
         categories = event_categories(event, ctx.catalog.products, intent.category if intent else None)
+        mark = order_mark(event, settings.pii_key) if isinstance(event, Order) else None
         after = update_profile(
-            before, event, categories=categories, policy=settings.profiles, pii_key=settings.pii_key,
+            before, event, categories=categories, policy=settings.profiles, pii_key=settings.pii_key, mark=mark,
         )  # fmt: skip
         velocity = None
-        if event.kind == "order":
-            mark = order_mark(event, settings.pii_key)
+        if mark is not None:
             velocity, after = counters.order_velocity(before, after, mark, incoming.origin)
         working[user], last[user] = after, incoming
         staged.append(Staged(incoming, before, after, event_scene(after, event), intent, velocity))

@@ -146,9 +146,18 @@ def chargeback_changes(profile: Profile, order_id: str) -> dict[str, Any]:
 
 
 def update_profile(
-    profile: Profile | None, event: Event, *, categories: tuple[str, ...], policy: ProfilePolicy, pii_key: str
+    profile: Profile | None,
+    event: Event,
+    *,
+    categories: tuple[str, ...],
+    policy: ProfilePolicy,
+    pii_key: str,
+    mark: OrderMark | None = None,
 ) -> Profile:
     """The profile after ``event`` (``categories``: what the event is about, see :mod:`agents.categories`).
+
+    ``mark`` is an order's :func:`~agents.profiles.velocity.order_mark` when the caller already has
+    it (two keyed hashes per order are not worth computing twice); otherwise it is computed here.
 
     Examples
     --------
@@ -179,7 +188,7 @@ def update_profile(
             changes["sessions"] = profile.sessions + 1
     changes.update(affinity_changes(profile, categories, signal_weight(event.kind, policy), now_ms, policy))
     if isinstance(event, Order):
-        changes.update(order_changes(profile, order_mark(event, pii_key), event.account_age_days, policy))
+        changes.update(order_changes(profile, mark or order_mark(event, pii_key), event.account_age_days, policy))
     elif isinstance(event, Chargeback):
         changes.update(chargeback_changes(profile, event.order_id))
     elif isinstance(event, Refund):
