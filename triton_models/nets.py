@@ -64,7 +64,10 @@ class MLP(nn.Module):
 
 
 class CalibratedClassifier(nn.Module):
-    """An :class:`MLP` followed by Platt scaling: ``sigmoid(logit / temperature + bias)``.
+    """An :class:`MLP` followed by Platt scaling and per-feature offsets: ``sigmoid(logit / T + bias + x·offsets)``.
+
+    ``offsets`` is zero except where a refit corrected one segment's calibration: on a
+    one-hot block (e.g. the ad's campaign category) it adds a logit offset per segment.
 
     Examples
     --------
@@ -73,6 +76,10 @@ class CalibratedClassifier(nn.Module):
     >>> p = model(torch.zeros(5, 4))
     >>> p.shape, bool(((p > 0) & (p < 1)).all())
     (torch.Size([5, 1]), True)
+    >>> model.offsets[1] = 2.0
+    >>> x = torch.tensor([[0.0, 1.0, 0.0, 0.0]])
+    >>> bool(model(x) > CalibratedClassifier(model.net, 2.0, -1.0)(x))
+    True
     """
 
     def __init__(self, net: MLP, temperature: float = 1.0, bias: float = 0.0) -> None:
@@ -80,10 +87,15 @@ class CalibratedClassifier(nn.Module):
         self.net = net
         self.register_buffer("temperature", torch.tensor(float(temperature)))
         self.register_buffer("bias", torch.tensor(float(bias)))
+        self.register_buffer("offsets", torch.zeros(net.in_features))
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Calibrated logits of shape ``[rows, 1]``."""
+        return self.net(x) / self.temperature + self.bias + (x @ self.offsets).unsqueeze(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Probabilities of shape ``[rows, 1]``."""
-        return torch.sigmoid(self.net(x) / self.temperature + self.bias)
+        return torch.sigmoid(self.logits(x))
 
 
 def to_artifact(model: CalibratedClassifier) -> dict[str, Any]:
@@ -111,5 +123,7 @@ def from_artifact(artifact: dict[str, Any]) -> CalibratedClassifier:
     if artifact.get("format") != ARTIFACT_FORMAT:
         raise ValueError(f"weights format {artifact.get('format')!r} is not {ARTIFACT_FORMAT}")
     model = CalibratedClassifier(MLP(int(artifact["in_features"]), tuple(artifact["hidden"])))
-    model.load_state_dict(artifact["state_dict"])
+    state = dict(artifact["state_dict"])
+    state.setdefault("offsets", model.offsets)  # versions written before segment offsets existed
+    model.load_state_dict(state)
     return model.eval()
