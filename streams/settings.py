@@ -322,11 +322,21 @@ class LearningPolicy(BaseModel):
     fallback_min_examples: int = Field(
         200, ge=1, description="Labels an online learner needs before it scores in place of an unavailable model."
     )
-    segment_delta: float = Field(
-        1e-3, gt=0, lt=1, description="ADWIN confidence of the per-segment calibration watchers (e.g. one category)."
+    segment_factor: float = Field(
+        3.0, gt=1, description="Per-segment calibration CUSUM: the change of observed / expected events it is tuned to."
     )
-    segment_min_gap: float = Field(
-        0.02, gt=0, description="Mean (label − score) gap in one segment that counts as drift once ADWIN sees a change."
+    segment_threshold: float = Field(
+        18.0, gt=0, description="Per-segment CUSUM log-likelihood ratio that counts as drift (higher: fewer false alarms)."
+    )
+    segment_min_ratio: float = Field(
+        1.5, gt=1, description="A segment drifts only when its new observed / expected ratio is off from 1 this much."
+    )
+    segment_min_events: int = Field(
+        10, ge=1, description="Events (clicks, orders, chargebacks) a segment's reference needs before its CUSUM runs."
+    )
+    segment_min_examples: int = Field(
+        300, ge=0, description="Examples a segment's reference needs before its CUSUM runs (a cold start's transient"
+        " stays out of the reference)."
     )
     change_point_memory: int = Field(
         20_000, ge=100, description="Labelled-example times kept per model to date a drift's change point."
@@ -356,6 +366,12 @@ class RefitPolicy(BaseModel):
     )
     min_recent_improvement: float = Field(
         0.005, ge=0, description="Smallest relative log-loss decrease required on held-out recent data and in shadow."
+    )
+    segment_offset_prior: float = Field(
+        1.0, gt=0, description="Precision of the prior on a refit's per-segment logit offsets (higher: needs more evidence)."
+    )
+    segment_offset_min_z: float = Field(
+        2.0, ge=0, description="A refit keeps a segment's logit offset only this many standard errors from 0."
     )
     shadow_examples: int = Field(1_000, ge=1, description="Labelled examples with a shadow score before deciding.")
     change_wait_s: float = Field(

@@ -88,6 +88,9 @@ class Calibration(BaseModel):
     method: Literal["platt", "temperature", "none"] = "platt"
     temperature: float
     bias: float
+    segment_offsets: dict[str, float] = Field(
+        default_factory=dict, description="Logit offset per segment a refit added (none: no correction)."
+    )
 
 
 class ModelCard(BaseModel):

@@ -4,10 +4,15 @@ The candidate starts from the live version's weights (fine-tuning; its feature
 standardisation is kept) or from scratch when there is none, and is trained on the
 training part of the recent window together with the training part of the replay
 sample (continual learning without forgetting). Platt scaling is refitted on a slice
-of those rows. Candidate and live are then scored on held-out recent rows and on
+of those rows, and a logit offset per segment (e.g. ad category) on the recent rows, so a
+shift confined to one segment is corrected where fine-tuning on a few hundred rows would
+barely move it. Candidate and live are then scored on held-out recent rows and on
 held-out replay rows: the candidate is promoted only if its log-loss on recent data
 improves by ``min_recent_improvement`` and rises by at most ``max_replay_regression``
-on the old data (both relative to the live model's).
+on the old data (both relative to the live model's). The replay gate measures forgetting,
+so it scores the candidate without its segment offsets: an offset is the evidence that one
+segment's world changed, and it is judged on recent data and in shadow instead (its cost on
+the old rows is recorded as ``replay_regression_with_offsets``).
 """
 
 from __future__ import annotations
@@ -24,11 +29,11 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from agents.features import MODEL_FEATURES
+from agents.features import MODEL_FEATURES, SEGMENTS
 from schemas.errors import StreamdecideError
 from schemas.learning import LabelledExample
 from streams.settings import RefitPolicy
-from triton_models.calibration import PlattScaling
+from triton_models.calibration import PlattScaling, fit_offset
 from triton_models.card import Calibration, DataDescription, HeldOutMetrics, ModelCard
 from triton_models.datasets import MODELS, Dataset
 from triton_models.metrics import evaluate
@@ -75,7 +80,12 @@ class RefitEvaluation(BaseModel):
     candidate_replay: HeldOutMetrics | None
     live_replay: HeldOutMetrics | None
     recent_improvement: float | None = Field(description="(live - candidate) / live log-loss on held-out recent rows.")
-    replay_regression: float | None = Field(description="(candidate - live) / live log-loss on held-out replay rows.")
+    replay_regression: float | None = Field(
+        description="(candidate - live) / live log-loss on held-out replay rows, the candidate without segment offsets."
+    )
+    replay_regression_with_offsets: float | None = Field(
+        None, description="The same with the segment offsets: what fitting the new regime costs on old rows."
+    )
     shuffled_labels: bool = Field(False, description="Training labels were shuffled on purpose (a rejection drill).")
 
 
@@ -205,6 +215,54 @@ def judge(
     return ("promote" if ok else "reject"), reasons
 
 
+def fit_segment_offsets(
+    candidate: CalibratedClassifier, model: str, rows: Dataset, prior_precision: float, min_z: float
+) -> dict[str, float]:
+    """Set ``candidate``'s logit offset for each segment of ``model`` that ``rows`` show is off; returns them by name.
+
+    A segment is a row's hot column in the model's one-hot block (:data:`~agents.features.SEGMENTS`).
+    Only offsets at least ``min_z`` standard errors from 0 are kept: noise stays out.
+
+    Examples
+    --------
+    >>> from agents.features import N_CTR_FEATURES
+    >>> _ = torch.manual_seed(0)
+    >>> block, names = SEGMENTS["ctr"]
+    >>> x = np.zeros((400, N_CTR_FEATURES), dtype=np.float32)
+    >>> x[:200, block.start] = 1.0
+    >>> x[200:, block.start + 1] = 1.0
+    >>> y = np.zeros(400, dtype=np.float32)
+    >>> y[:100] = 1.0                                   # the first segment's events: half of its rows
+    >>> net = CalibratedClassifier(MLP(N_CTR_FEATURES, (4,)), bias=-3.0)
+    >>> with torch.no_grad():
+    ...     _ = net.net.layers[-1].weight.zero_(), net.net.layers[-1].bias.zero_()
+    >>> offsets = fit_segment_offsets(net, "ctr", Dataset(x, y), 1.0, 2.0)
+    >>> round(offsets[names[0]], 1), offsets[names[1]] < 0, round(float(net.offsets[block.start]), 1)
+    (2.9, True, 2.9)
+    >>> y[:] = 0.0
+    >>> y[:10], y[200:209] = 1.0, 1.0                   # 10 and 9 events in 200 rows each: what 4.7% gives
+    >>> fit_segment_offsets(CalibratedClassifier(net.net, bias=-3.0), "ctr", Dataset(x, y), 1.0, 2.0)
+    {}
+    """
+    if model not in SEGMENTS or rows.rows == 0:
+        return {}
+    block, names = SEGMENTS[model]
+    with torch.inference_mode():
+        logits = candidate.logits(torch.from_numpy(rows.x)).double().numpy().ravel()
+    hot = rows.x[:, block]
+    segment = np.where(hot.max(axis=1) > 0, hot.argmax(axis=1), -1)
+    offsets: dict[str, float] = {}
+    for j, name in enumerate(names):
+        mask = segment == j
+        if not mask.any():
+            continue
+        offset, z_score = fit_offset(logits[mask], rows.y[mask], prior_precision)
+        if abs(z_score) >= min_z:
+            offsets[name] = round(offset, 6)
+            candidate.offsets[block.start + j] = offsets[name]
+    return offsets
+
+
 def refit(
     model: str,
     recent: Dataset,
@@ -264,20 +322,28 @@ def refit(
     except ValueError:  # the logits rank the labels backwards: leave them uncalibrated, the gates judge
         scaling, method = PlattScaling(), "none"
     candidate = CalibratedClassifier(candidate_net, scaling.temperature, scaling.bias).eval()
+    segment_offsets: dict[str, float] = {}
+    if method == "platt":  # offsets refine a calibration; logits that do not rank the labels get neither
+        offset_rows = Dataset(train_recent.x, rng.permutation(train_recent.y)) if shuffle_labels else train_recent
+        segment_offsets = fit_segment_offsets(candidate, model, offset_rows, policy.segment_offset_prior,
+                                              policy.segment_offset_min_z)  # fmt: skip
+    network_only = CalibratedClassifier(candidate_net, scaling.temperature, scaling.bias).eval()
     scores = {
         name: _metrics(m, d)
         for name, m, d in (("candidate_recent", candidate, hold_recent), ("live_recent", live, hold_recent),
-                           ("candidate_replay", candidate, hold_replay), ("live_replay", live, hold_replay))
+                           ("candidate_replay", network_only, hold_replay), ("live_replay", live, hold_replay))
     }  # fmt: skip
     recent_change = _relative(scores["live_recent"], scores["candidate_recent"])
     replay_change = _relative(scores["live_replay"], scores["candidate_replay"])
+    replay_change_with_offsets = _relative(scores["live_replay"], _metrics(candidate, hold_replay))
     decision, reasons = judge(policy, recent.rows, recent_change, replay_change)
     evaluation = RefitEvaluation(
         live_version=live_version, decision=decision, reasons=reasons, recent_rows=recent.rows,
         replay_rows=replay.rows, train_rows=fit_rows.rows, calibration_rows=calibration.rows,
         holdout_recent_rows=hold_recent.rows, holdout_replay_rows=hold_replay.rows,
         recent_improvement=None if recent_change is None else -recent_change,
-        replay_regression=replay_change, shuffled_labels=shuffle_labels, **scores,
+        replay_regression=replay_change, replay_regression_with_offsets=replay_change_with_offsets,
+        shuffled_labels=shuffle_labels, **scores,
     )  # fmt: skip
     all_y = np.concatenate([recent.y, replay.y])
     card = RefitCard(
@@ -297,7 +363,8 @@ def refit(
             positive_rate=float(all_y.mean()) if len(all_y) else None,
         ),
         metrics=scores["candidate_recent"],
-        calibration=Calibration(method=method, temperature=scaling.temperature, bias=scaling.bias),
+        calibration=Calibration(method=method, temperature=scaling.temperature, bias=scaling.bias,
+                                segment_offsets=segment_offsets),
         hyperparameters={"epochs": config.epochs, "batch_size": config.batch_size,
                          "learning_rate": config.learning_rate, "pos_weight": pos_weight,
                          "holdout_fraction": policy.holdout_fraction},

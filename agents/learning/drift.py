@@ -10,6 +10,7 @@ from datetime import datetime
 from river import drift
 
 from agents.features import segment_of
+from agents.learning.calibration_shift import CalibrationShift
 from agents.learning.labels import Labelled
 from agents.learning.psi import psi
 from schemas.ops import DriftAlert
@@ -34,9 +35,9 @@ class DriftWatcher:
     """Raises at most one :class:`DriftAlert` per shift for one model.
 
     Detectors: ADWIN on the live model's per-example log-loss (an increase),
-    ADWIN on the label rate, ADWIN on the calibration gap (label − score) of each
-    segment (e.g. one ad category: a shift confined to it barely moves the overall
-    loss), and PSI of ``feature_index`` between a reference window and the latest window. After an alert, ``cooldown`` examples pass
+    ADWIN on the label rate, a CUSUM on each segment's observed / expected events
+    per live version (:class:`~agents.learning.calibration_shift.CalibrationShift`;
+    e.g. one ad category: a shift confined to it barely moves the overall loss), and PSI of ``feature_index`` between a reference window and the latest window. After an alert, ``cooldown`` examples pass
     before the next one, and the detectors start afresh.
     """
 
@@ -52,7 +53,8 @@ class DriftWatcher:
     def _reset(self) -> None:
         self.loss = drift.ADWIN(delta=self.policy.adwin_delta)
         self.label_rate = drift.ADWIN(delta=self.policy.adwin_delta)
-        self.segments: dict[str, drift.ADWIN] = {}
+        self.segments: dict[tuple[str, str], CalibrationShift] = {}
+        """By (live model version, segment): a promoted version starts with a reference of its own."""
         self.reference: list[float] = []
         self.recent: deque[float] = deque(maxlen=self.policy.psi_window)
         self._loss_before = 0.0
@@ -71,11 +73,16 @@ class DriftWatcher:
         self.loss.update(loss)
         self.label_rate.update(float(example.label))
         segment = segment_of(self.model, example.features)
-        gap = None
+        calibration, shifted = None, False
         if segment is not None:
-            gap = self.segments.setdefault(segment, drift.ADWIN(delta=self.policy.segment_delta))
-            gap_before = gap.estimation
-            gap.update(float(example.label) - example.score)
+            key = (example.verdict.model_version, segment)
+            calibration = self.segments.get(key)
+            if calibration is None:
+                calibration = self.segments[key] = CalibrationShift(
+                    self.policy.segment_factor, self.policy.segment_threshold, self.policy.segment_min_ratio,
+                    self.policy.segment_min_events, self.policy.segment_min_examples,
+                )  # fmt: skip
+            shifted = calibration.update(example.score, example.label, self.n)
         value = example.features[self.feature_index]
         if len(self.reference) < self.policy.psi_window:
             self.reference.append(value)
@@ -92,10 +99,12 @@ class DriftWatcher:
             alert = self._alert("adwin", "label_rate", self.label_rate.estimation, now,
                                 {"rate_before": round(before_rate, 5), "rate_after": round(self.label_rate.estimation, 5),
                                  "window": self.label_rate.width}, self.label_rate.width)
-        elif gap is not None and gap.drift_detected and abs(gap.estimation) >= self.policy.segment_min_gap:
-            alert = self._alert("adwin", f"segment_calibration:{segment}", gap.estimation, now,
-                                {"segment": segment, "gap_before": round(gap_before, 5),
-                                 "gap_after": round(gap.estimation, 5), "window": gap.width}, gap.width)
+        elif calibration is not None and shifted:
+            alert = self._alert("cusum", f"segment_calibration:{segment}", calibration.ratio, now,
+                                {"segment": segment, "ratio_before": round(calibration.ratio_before, 4),
+                                 "ratio_after": round(calibration.ratio, 4),
+                                 "cusum": round(max(calibration.up, calibration.down), 3)},
+                                self.n - (calibration.run_start or self.n) + 1)
         elif len(self.recent) == self.policy.psi_window and self.n % (self.policy.psi_window // 4) == 0:
             value_psi = psi(self.reference, self.recent)
             if value_psi > self.policy.psi_threshold:

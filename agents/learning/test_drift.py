@@ -74,8 +74,8 @@ def segment_stream(seed: int, shift_logit: float, n: int = 16000) -> list[Labell
 SEGMENT_BOUND = 2000
 """Labelled examples (all categories) after a one-category shift within which the alert must come.
 
-Measured over seeds 0-4: 495, 1680, 944, 913, 885 (a toys-only shift of +2 logit, 1/8 of the traffic);
-no alert on 5 x 30,000 unshifted examples."""
+Measured over seeds 0-4 with the CUSUM (``segment_threshold`` 18): 484, 1268, 849, 763, 728 (a toys-only
+shift of +2 logit, 1/8 of the traffic); no segment alert on 5 x 30,000 unshifted examples."""
 
 
 def test_a_shift_in_one_segment_is_seen_by_its_calibration_watcher() -> None:
@@ -95,3 +95,21 @@ def test_no_segment_alert_without_a_shift() -> None:
     for seed in range(3):
         watcher = DriftWatcher("ctr", LearningPolicy())
         assert [a for e in segment_stream(seed, 0.0) if (a := watcher.update(e, NOW)) is not None] == []
+
+
+def test_a_promoted_version_that_gets_a_segment_right_raises_nothing() -> None:
+    """Version 1 underpredicts toys 3x all along (won bids are a selected sample); version 2 is calibrated."""
+    from agents.features import N_CTR_FEATURES, SEGMENTS
+    from agents.learning.labels import Verdict
+
+    block, names = SEGMENTS["ctr"]
+    row = [0.0] * N_CTR_FEATURES
+    row[block.start + names.index("toys")] = 1.0
+    rng = random.Random(3)
+    watcher = DriftWatcher("ctr", LearningPolicy())
+    alerts = [
+        watcher.update(Labelled("ctr", str(i), tuple(row), score, rng.random() < 0.03, NOW, Verdict(str(i), version)), NOW)
+        for i, (score, version) in enumerate([(0.01, "ctr:1")] * 20_000 + [(0.03, "ctr:2")] * 20_000)
+    ]
+    assert [a for a in alerts if a is not None] == []
+    assert 2.5 < watcher.segments["ctr:1", "toys"].ratio_before < 3.5
