@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from schemas.errors import DecodeError
 from schemas.events import EVENT_ADAPTER, KINDS_BY_TOPIC, Event
 from schemas.ops import DlqRecord
+from schemas.pii import mask_bytes, mask_text
 from schemas.reasons import DlqReason
 
 _MAX_ERRORS_SHOWN = 3
@@ -111,11 +112,33 @@ def payload_text(raw: bytes | None) -> tuple[str, str]:
 
 
 def dead_letter(
-    raw: bytes | None, key: bytes | None, topic: str, partition: int, offset: int, error: DecodeError, received_at: Any
+    raw: bytes | None,
+    key: bytes | None,
+    topic: str,
+    partition: int,
+    offset: int,
+    error: DecodeError,
+    received_at: Any,
+    *,
+    pii_key: str,
 ) -> DlqRecord:
-    """Build the ``ops.dlq`` record for a message that failed to decode."""
-    payload, encoding = payload_text(raw)
-    key_text = payload_text(key)[0] if key is not None else None
+    """Build the ``ops.dlq`` record for a message that failed to decode.
+
+    Personal data in the payload, the key and the error text is masked with
+    ``pii_key`` (:mod:`schemas.pii`); every other byte is kept for replay, and
+    ``payload_bytes`` is the original size.
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> err = DecodeError(DlqReason.INVALID_JSON, "x")
+    >>> r = dead_letter(b'{"user_id":"bob@example.com"', b"bob@example.com", "events.clicks", 0, 5, err,
+    ...                 datetime(2026, 1, 1, tzinfo=UTC), pii_key="k" * 16)
+    >>> "bob" in r.payload + (r.key or ""), r.payload_bytes
+    (False, 28)
+    """
+    payload, encoding = payload_text(mask_bytes(raw, pii_key) if raw is not None else None)
+    key_text = payload_text(mask_bytes(key, pii_key))[0] if key is not None else None
     return DlqRecord(
         source_topic=topic,
         partition=partition,
@@ -124,7 +147,7 @@ def dead_letter(
         payload=payload,
         payload_encoding=encoding,
         payload_bytes=len(raw or b""),
-        error=str(error),
+        error=mask_text(str(error), pii_key),
         received_at=received_at,
     )
 

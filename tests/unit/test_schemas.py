@@ -85,7 +85,7 @@ def test_dead_letter_keeps_the_original_bytes() -> None:
     raw = b"\xff not utf8"
     with pytest.raises(DecodeError) as info:
         decode_event(raw, "events.clicks")
-    record = dead_letter(raw, b"u-1", "events.clicks", 3, 42, info.value, datetime.now(UTC))
+    record = dead_letter(raw, b"u-1", "events.clicks", 3, 42, info.value, datetime.now(UTC), pii_key="k" * 16)
     assert record.payload_encoding == "base64" and record.payload_bytes == len(raw)
     assert record.error.startswith("invalid_utf8:") and (record.partition, record.offset) == (3, 42)
 
@@ -94,5 +94,5 @@ def test_dead_letter_keeps_a_message_far_over_the_size_limit() -> None:
     raw = b'{"kind":"page_view","page":"' + b"x" * 2_000_000 + b'"}'
     with pytest.raises(DecodeError) as info:
         decode_event(raw, "events.clicks")
-    record = dead_letter(raw, None, "events.clicks", 0, 7, info.value, datetime.now(UTC))
+    record = dead_letter(raw, None, "events.clicks", 0, 7, info.value, datetime.now(UTC), pii_key="k" * 16)
     assert record.payload.encode() == raw and record.error.startswith("too_large:")
