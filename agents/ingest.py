@@ -53,7 +53,7 @@ def split_batch(
         except DecodeError as exc:
             bad.append(
                 dead_letter(raw, message.key, message.topic, message.partition, message.offset, exc, ctx.clock(),
-                            pii_key=pii_key)
+                            pii_key=pii_key, max_payload_bytes=ctx.settings.dlq_payload_max_bytes)
             )
             continue
         if raw is not None and may_hold_pii(raw):
