@@ -16,7 +16,8 @@ the corpus states it case by case:
   IP in ``ip_hash``, a card number in ``card_hash`` or in a query: masked at ingest).
 - **dead-lettered**: not JSON, JSON that is not an object, NaN/Infinity, nesting
   deeper than the parser's limit, invalid UTF-8 and UTF-16 text, a UTF-8 BOM,
-  negative or zero amounts and quantities, timestamps outside 2000..2100, control
+  negative or too large amounts (also "NaN" strings), zero, negative, fractional or too
+  large quantities, timestamps outside 2000..2100 or without zone, control
   characters in ids, strings and arrays above the schema limits in known fields,
   messages above ``max_message_bytes``, missing or unknown ``kind``, a kind on the
   wrong topic, missing required fields, wrong types, tombstones (no value).

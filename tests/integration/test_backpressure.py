@@ -31,9 +31,9 @@ from tests.integration.test_pipeline import CAMPAIGN, ORDER_FIELDS, PRODUCT
 pytestmark = pytest.mark.integration
 
 STEADY_EPS = 100.0
-STEADY_S = 10.0
+STEADY_S = 6.0
 BURST_FACTOR = 10
-BURST_S = 8.0
+BURST_S = 5.0
 TICK_S = 0.1
 SAMPLE_S = 0.2
 READ_TIMEOUT_S = 240.0

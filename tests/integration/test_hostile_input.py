@@ -31,7 +31,7 @@ pytestmark = pytest.mark.integration
 LIMIT = 65_536
 """The worker's ``max_message_bytes`` here: small, so oversized cases stay cheap."""
 FUZZ = 10_000
-VALID = 2_500
+VALID = 2_000
 SEED = 20_261_124
 SETTLE_TIMEOUT_S = 300.0
 """Upper bound on waiting for every outcome (a bound on the wait, not a speed requirement)."""
