@@ -29,6 +29,8 @@ async def follow_catalog(
     ready: asyncio.Event,
     on_invalid: Callable[[DlqRecord], Awaitable[Any]],
     client_kwargs: dict[str, Any],
+    pii_key: str,
+    max_payload_bytes: int,
 ) -> None:
     """Read every catalog partition (no consumer group: each worker needs all of it).
 
@@ -59,7 +61,8 @@ async def follow_catalog(
                     except DecodeError as exc:
                         await on_invalid(
                             dead_letter(record.value, record.key, tp.topic, tp.partition, record.offset, exc,
-                                        datetime.now(UTC))
+                                        datetime.now(UTC), pii_key=pii_key,
+                                        max_payload_bytes=max_payload_bytes)
                         )
             if not ready.is_set() and all([await consumer.position(tp) >= end[tp] for tp in parts]):
                 log.info("catalog loaded", extra={"products": len(store.products), "campaigns": len(store.campaigns)})

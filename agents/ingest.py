@@ -23,6 +23,7 @@ from agents.tables import declare_tables, declare_velocity_table
 from schemas.codec import dead_letter, decode_event
 from schemas.errors import DecodeError
 from schemas.ops import DlqRecord
+from schemas.pii import mask_model, may_hold_pii
 from streams.app import AppTopics
 from streams.topics import DLQ, DRIFT_ALERTS, EVENT_TOPICS, LABELLED
 
@@ -34,10 +35,16 @@ LearnedHook = Callable[[LearningOutput], Awaitable[None]]
 def split_batch(
     events: Sequence[faust.EventT], ctx: DecisionContext
 ) -> tuple[list[Incoming], list[DlqRecord]]:
-    """Decode a batch of raw records into events to decide and DLQ records."""
+    """Decode a batch of raw records into events to decide and DLQ records.
+
+    Personal data (e-mail addresses, card numbers, IP addresses) in the events'
+    text fields and in dead letters is replaced by keyed hashes here, so no
+    decision, table, log line or DLQ record carries it raw.
+    """
     good: list[Incoming] = []
     bad: list[DlqRecord] = []
     max_bytes = ctx.settings.max_message_bytes
+    pii_key = ctx.settings.pii_key
     for event in events:
         message = event.message
         raw = message.value
@@ -45,9 +52,12 @@ def split_batch(
             decoded = decode_event(raw, message.topic, max_bytes)
         except DecodeError as exc:
             bad.append(
-                dead_letter(raw, message.key, message.topic, message.partition, message.offset, exc, ctx.clock())
+                dead_letter(raw, message.key, message.topic, message.partition, message.offset, exc, ctx.clock(),
+                            pii_key=pii_key, max_payload_bytes=ctx.settings.dlq_payload_max_bytes)
             )
             continue
+        if raw is not None and may_hold_pii(raw):
+            decoded = mask_model(decoded, pii_key)
         good.append(
             Incoming(
                 decoded,

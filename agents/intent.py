@@ -45,7 +45,9 @@ class QueryIntent:
     model_version: str
 
 
-def intents_from(category_proba: np.ndarray, languages: np.ndarray, model_version: str) -> list[QueryIntent]:
+def intents_from(
+    category_proba: np.ndarray | None, languages: np.ndarray | None, model_version: str
+) -> list[QueryIntent]:
     """One :class:`QueryIntent` per row of the served outputs.
 
     Raises
@@ -64,6 +66,8 @@ def intents_from(category_proba: np.ndarray, languages: np.ndarray, model_versio
     ...
     ValueError: query_intent: CATEGORY_PROBA shape (2, 3), LANGUAGE shape (2, 1) for 2 queries
     """
+    if category_proba is None or languages is None:
+        raise ValueError(f"{MODEL_NAME}: the response lacks {CATEGORY_PROBA_TENSOR} or {LANGUAGE_TENSOR}")
     rows = len(languages)
     if category_proba.shape != (rows, len(CATEGORIES)) or languages.shape != (rows, 1):
         raise ValueError(
@@ -117,6 +121,7 @@ def _fail(scorer: TritonScorer, breaker: CircuitBreaker, reason: Reason, detail:
     breaker.record_failure(scorer._clock())
     scorer.metrics.observe_triton_failure(MODEL_NAME, reason)
     scorer.metrics.set_breaker_state(MODEL_NAME, breaker.state)
+    scorer.log_failed(MODEL_NAME, detail)
     return ScoringUnavailable(MODEL_NAME, reason, detail[:DETAIL_CHARS])
 
 
@@ -161,6 +166,7 @@ async def classify_queries(scorer: TritonScorer, texts: list[str], deadline_s: f
         raise _fail(scorer, breaker, Reason.TRITON_UNAVAILABLE, str(exc)) from None
     breaker.record_success()
     scorer.metrics.set_breaker_state(MODEL_NAME, breaker.state)
+    scorer.log_recovered(MODEL_NAME)
     return [intent for chunk in results for intent in chunk]
 
 

@@ -22,6 +22,7 @@ from agents.features import FEATURES_TENSOR, PROBA_TENSOR
 from schemas.errors import StreamdecideError
 from schemas.reasons import Reason
 from streams.metrics import Metrics
+from streams.security import triton_client_kwargs
 from streams.settings import TritonClientSettings
 
 log = logging.getLogger("streamdecide.scoring")
@@ -72,6 +73,35 @@ def _reason_for(exc: InferenceServerException) -> Reason:
     return Reason.TRITON_UNAVAILABLE
 
 
+def checked_output(model: str, proba: np.ndarray | None, rows: int) -> np.ndarray:
+    """The served ``PROBA`` tensor if it holds one finite probability per row, else an error like Triton's.
+
+    A served model that answers with the wrong shape (or NaN) fails like an
+    unavailable one: the breaker counts it and the fallback decides.
+
+    Examples
+    --------
+    >>> checked_output("ctr", np.array([[0.1], [0.2]], dtype=np.float32), 2).shape
+    (2, 1)
+    >>> checked_output("ctr", np.zeros((2, 2), dtype=np.float32), 2)
+    Traceback (most recent call last):
+    ...
+    tritonclient.utils.InferenceServerException: ctr: served PROBA shape (2, 2), expected (2, 1) of finite probabilities
+    """
+    ok = (
+        proba is not None
+        and proba.shape in ((rows, 1), (rows,))
+        and bool(np.all(np.isfinite(proba)))
+        and bool(np.all((proba >= 0) & (proba <= 1)))
+    )
+    if not ok:
+        shape = None if proba is None else tuple(proba.shape)
+        raise InferenceServerException(
+            msg=f"{model}: served {PROBA_TENSOR} shape {shape}, expected ({rows}, 1) of finite probabilities"
+        )
+    return proba
+
+
 class TritonScorer:
     """One gRPC channel to Triton shared by all agents of a worker.
 
@@ -100,7 +130,7 @@ class TritonScorer:
     def client(self) -> grpcclient.InferenceServerClient:
         """The gRPC aio client, created on first use inside the running event loop."""
         if self._client is None:
-            self._client = grpcclient.InferenceServerClient(self.url)
+            self._client = grpcclient.InferenceServerClient(self.url, **triton_client_kwargs(self.settings))
         return self._client
 
     async def close(self) -> None:
@@ -178,9 +208,7 @@ class TritonScorer:
         breaker.record_success()
         self.metrics.set_breaker_state(model, breaker.state)
         self.metrics.set_live_version(model, results[-1][1])
-        if model in self._logged_down:
-            self._logged_down.discard(model)
-            log.warning("triton recovered", extra={"model": model})
+        self.log_recovered(model)
         proba = np.concatenate([p for p, _ in results]).reshape(-1)
         return Scores(proba=proba, model_version=f"{model}:{results[-1][1]}")
 
@@ -216,13 +244,14 @@ class TritonScorer:
             client_timeout=self.settings.deadline_s,
             **pinned,
         )
+        proba = checked_output(model, result.as_numpy(PROBA_TENSOR), len(rows))
         if not record:
-            return result.as_numpy(PROBA_TENSOR), result.get_response().model_version
+            return proba, result.get_response().model_version
         self.stats.requests += 1
         self.stats.rows += len(rows)
         self.stats.by_model[model] = self.stats.by_model.get(model, 0) + 1
         self.metrics.observe_triton_request(model, (self._clock() - began) * MS_PER_S, len(rows))
-        return result.as_numpy(PROBA_TENSOR), result.get_response().model_version
+        return proba, result.get_response().model_version
 
     def _on_failure(
         self, model: str, breaker: CircuitBreaker, exc: InferenceServerException, reason: Reason
@@ -232,6 +261,16 @@ class TritonScorer:
         breaker.record_failure(self._clock())
         self.metrics.observe_triton_failure(model, reason)
         self.metrics.set_breaker_state(model, breaker.state, opened=not was_open and breaker.state == "open")
+        self.log_failed(model, str(exc))
+
+    def log_failed(self, model: str, error: str) -> None:
+        """Log a model's failure once per outage (not once per request or event)."""
         if model not in self._logged_down:
             self._logged_down.add(model)
-            log.error("triton request failed; fallback decides", extra={"model": model, "error": str(exc)[:300]})
+            log.error("triton request failed; fallback decides", extra={"model": model, "error": error[:300]})
+
+    def log_recovered(self, model: str) -> None:
+        """Log the end of a model's outage (once)."""
+        if model in self._logged_down:
+            self._logged_down.discard(model)
+            log.warning("triton recovered", extra={"model": model})

@@ -6,6 +6,7 @@ Also registers the ``orjson`` codec with Faust so topics can carry pydantic mode
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 import orjson
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from schemas.errors import DecodeError
 from schemas.events import EVENT_ADAPTER, KINDS_BY_TOPIC, Event
 from schemas.ops import DlqRecord
+from schemas.pii import mask_bytes, mask_text
 from schemas.reasons import DlqReason
 
 _MAX_ERRORS_SHOWN = 3
@@ -94,28 +96,84 @@ def decode_event(raw: bytes | None, topic: str, max_bytes: int = 1_000_000) -> E
         raise DecodeError(DlqReason.VALIDATION, _summarise(exc)) from None
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+"""Characters JSON spells as six bytes (``\\u0000``): text holding them is sent as base64 (4/3 the size)."""
+
+
 def payload_text(raw: bytes | None) -> tuple[str, str]:
     """The original bytes as ``(text, encoding)``: UTF-8 text when possible, else base64.
 
+    Text with control characters goes as base64 too, so the encoded payload is at
+    most about twice the raw size (a JSON escape of a control character takes six bytes).
+
     Examples
     --------
-    >>> payload_text(b"hi"), payload_text(b"\\xff")
-    (('hi', 'utf-8'), ('/w==', 'base64'))
+    >>> payload_text(b"hi"), payload_text(b"\\xff"), payload_text(b"a\\x00")
+    (('hi', 'utf-8'), ('/w==', 'base64'), ('YQA=', 'base64'))
     """
     if raw is None:
         return "", "utf-8"
     try:
-        return raw.decode("utf-8"), "utf-8"
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return base64.b64encode(raw).decode("ascii"), "base64"
+    if _CONTROL.search(text):
+        return base64.b64encode(raw).decode("ascii"), "base64"
+    return text, "utf-8"
+
+
+def truncate_utf8(raw: bytes, limit: int) -> bytes:
+    """At most ``limit`` bytes of ``raw``, not ending inside a UTF-8 character.
+
+    Examples
+    --------
+    >>> truncate_utf8("añb".encode(), 2), truncate_utf8(b"abc", 5)
+    (b'a', b'abc')
+    """
+    if len(raw) <= limit:
+        return raw
+    cut = raw[:limit]
+    try:
+        cut.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(cut) - 3:
+            return cut[: exc.start]
+    return cut
 
 
 def dead_letter(
-    raw: bytes | None, key: bytes | None, topic: str, partition: int, offset: int, error: DecodeError, received_at: Any
+    raw: bytes | None,
+    key: bytes | None,
+    topic: str,
+    partition: int,
+    offset: int,
+    error: DecodeError,
+    received_at: Any,
+    *,
+    pii_key: str,
+    max_payload_bytes: int,
 ) -> DlqRecord:
-    """Build the ``ops.dlq`` record for a message that failed to decode."""
-    payload, encoding = payload_text(raw)
-    key_text = payload_text(key)[0] if key is not None else None
+    """Build the ``ops.dlq`` record for a message that failed to decode.
+
+    Personal data in the payload, the key and the error text is masked with
+    ``pii_key`` (:mod:`schemas.pii`); every other byte is kept for replay, up to
+    ``max_payload_bytes`` (``payload_truncated`` then says the rest was dropped, so
+    a dead letter always fits the producer's request size). ``payload_bytes`` is
+    the original size.
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> err = DecodeError(DlqReason.INVALID_JSON, "x")
+    >>> r = dead_letter(b'{"user_id":"bob@example.com"', b"bob@example.com", "events.clicks", 0, 5, err,
+    ...                 datetime(2026, 1, 1, tzinfo=UTC), pii_key="k" * 16, max_payload_bytes=1024)
+    >>> "bob" in r.payload + (r.key or ""), r.payload_bytes, r.payload_truncated
+    (False, 28, False)
+    """
+    masked = mask_bytes(raw, pii_key) if raw is not None else None
+    kept = truncate_utf8(masked, max_payload_bytes) if masked is not None else None
+    payload, encoding = payload_text(kept)
+    key_text = payload_text(mask_bytes(key, pii_key))[0] if key is not None else None
     return DlqRecord(
         source_topic=topic,
         partition=partition,
@@ -124,7 +182,8 @@ def dead_letter(
         payload=payload,
         payload_encoding=encoding,
         payload_bytes=len(raw or b""),
-        error=str(error),
+        payload_truncated=kept is not None and masked is not None and len(kept) < len(masked),
+        error=mask_text(str(error), pii_key),
         received_at=received_at,
     )
 

@@ -21,7 +21,10 @@ class DlqRecord(Record):
     key: str | None = Field(None, description="Message key as text (base64 when not UTF-8).")
     payload: str = Field(description="The original message: its text, or base64 when not valid UTF-8.")
     payload_encoding: Literal["utf-8", "base64"] = "utf-8"
-    payload_bytes: int = Field(ge=0)
+    payload_bytes: int = Field(ge=0, description="Size of the original message.")
+    payload_truncated: bool = Field(
+        False, description="True when only the first bytes of the message are kept (settings: dlq_payload_max_bytes)."
+    )
     error: str = Field(description="Reason code (schemas.reasons.DlqReason), a colon, then the detail.")
     received_at: datetime
 

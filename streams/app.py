@@ -34,6 +34,8 @@ def create_app(settings: Settings) -> tuple[faust.App, AppTopics]:
     register_faust_codec()
     set_fetch_max_wait(settings.fetch_max_wait_ms)
     max_bytes = settings.max_message_bytes * FETCH_HEADROOM
+    # A dead letter holds at most dlq_payload_max_bytes of payload, at most doubled by encoding.
+    max_request = max(settings.max_message_bytes, settings.dlq_payload_max_bytes) * FETCH_HEADROOM
     app = faust.App(
         settings.app_id,
         broker=settings.kafka_url,
@@ -45,8 +47,9 @@ def create_app(settings: Settings) -> tuple[faust.App, AppTopics]:
         web_enabled=False,
         broker_session_timeout=SESSION_TIMEOUT_S,
         broker_heartbeat_interval=HEARTBEAT_S,
-        producer_max_request_size=max_bytes,
+        producer_max_request_size=max_request,
         consumer_max_fetch_size=max_bytes,
+        stream_buffer_maxsize=settings.batching.buffer_max,
         consumer_auto_offset_reset="earliest",
         autodiscover=False,
     )

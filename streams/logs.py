@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import logging.config
 from datetime import UTC, datetime
 from typing import Any
 
 from schemas.codec import encode
+from schemas.pii import keyed_hash
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 LEVELS = {"crit": "CRITICAL", "error": "ERROR", "warn": "WARNING", "info": "INFO", "debug": "DEBUG"}
@@ -64,4 +63,4 @@ def hash_pii(value: str, key: str) -> str:
     >>> len(hash_pii("4111111111111111", "k" * 16))
     32
     """
-    return hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()[:32]
+    return keyed_hash(value, key)

@@ -37,6 +37,7 @@ from schemas.errors import StreamdecideError
 from schemas.learning import LabelledExample
 from schemas.ops import ModelAction, ModelEvent
 from streams.admin import kafka_client_kwargs
+from streams.security import triton_client_kwargs
 from streams.settings import RefitPolicy, Settings
 from streams.topics import LABELLED, MODEL_EVENTS
 from triton_models.refit import RefitCard, read_refit_card
@@ -143,16 +144,20 @@ def pin_config(repository: Path, model: str, versions: Sequence[int]) -> Path:
 class TritonControl:
     """Explicit model control of one Triton over gRPC: which versions of a model it serves."""
 
-    def __init__(self, url: str, timeout_s: float = CONTROL_TIMEOUT_S) -> None:
+    def __init__(
+        self, url: str, timeout_s: float = CONTROL_TIMEOUT_S, client_kwargs: dict[str, Any] | None = None
+    ) -> None:
         self.url = url
         self.timeout_s = timeout_s
+        self.client_kwargs = client_kwargs or {}
+        """TLS and channel options (:func:`streams.security.triton_client_kwargs`)."""
         self._client: grpcclient.InferenceServerClient | None = None
 
     @property
     def client(self) -> grpcclient.InferenceServerClient:
         """The gRPC aio client, created inside the running loop."""
         if self._client is None:
-            self._client = grpcclient.InferenceServerClient(self.url)
+            self._client = grpcclient.InferenceServerClient(self.url, **self.client_kwargs)
         return self._client
 
     async def close(self) -> None:
@@ -219,13 +224,14 @@ class Rollout:
         policy: RefitPolicy,
         data_dir: Path,
         client_kwargs: dict[str, Any] | None = None,
+        triton_kwargs: dict[str, Any] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.repository = repository
         self.policy = policy
         self.data_dir = data_dir
         self.client_kwargs = client_kwargs or {}
-        self.triton = TritonControl(triton_url)
+        self.triton = TritonControl(triton_url, client_kwargs=triton_kwargs)
         self.live = LiveVersions()
         self.events: list[ModelEvent] = []
         self._producer: AIOKafkaProducer | None = None
@@ -454,7 +460,8 @@ async def refit_and_roll_out(
     replay = examples_to_dataset(replay_examples, MODEL_FEATURES[model])
     repository = settings.repository_dir.resolve()
     kwargs = kafka_client_kwargs(settings)
-    async with Rollout(bootstrap, triton_url, repository, policy, settings.data_dir, kwargs) as rollout:
+    triton_kwargs = triton_client_kwargs(settings.triton)
+    async with Rollout(bootstrap, triton_url, repository, policy, settings.data_dir, kwargs, triton_kwargs) as rollout:
         live_version = rollout.live.live(model) or max(await rollout.triton.ready_versions(model), default=None)
         live = load_live(repository, model, live_version)
         outcome = await asyncio.to_thread(refit, model, recent, replay, policy, settings.seed, live, live_version)

@@ -28,6 +28,10 @@ class Batching(BaseModel):
 
     max_size: int = Field(256, ge=1, le=4096, description="Largest micro-batch taken from a stream.")
     window_s: float = Field(0.01, gt=0, le=5, description="Longest wait for a micro-batch to fill.")
+    buffer_max: int = Field(
+        4096, ge=1, le=100_000,
+        description="Records Faust buffers per input stream before the consumer stops fetching (backpressure).",
+    )  # fmt: skip
 
 
 class TritonClientSettings(BaseModel):
@@ -38,6 +42,22 @@ class TritonClientSettings(BaseModel):
     deadline_s: float = Field(0.5, gt=0, description="Per-request gRPC deadline.")
     breaker_failures: int = Field(3, ge=1, description="Consecutive failures that open the breaker.")
     breaker_reset_s: float = Field(2.0, gt=0, description="Open time before a half-open probe.")
+    reconnect_backoff_max_s: float = Field(
+        1.0, gt=0, le=120,
+        description="Longest gRPC reconnect backoff (gRPC's own default, 120 s, would delay recovery after an outage).",
+    )  # fmt: skip
+    tls: bool = Field(False, description="Connect to Triton's gRPC endpoint over TLS.")
+    tls_cafile: Path | None = Field(None, description="PEM root certificates for TLS (default: the system's).")
+    tls_certfile: Path | None = Field(None, description="PEM client certificate chain (mutual TLS).")
+    tls_keyfile: Path | None = Field(None, description="PEM client private key (mutual TLS).")
+
+    @model_validator(mode="after")
+    def _tls_files_need_tls(self) -> "TritonClientSettings":
+        if not self.tls and (self.tls_cafile or self.tls_certfile or self.tls_keyfile):
+            raise ValueError("triton tls_* files are set but tls is false")
+        if bool(self.tls_certfile) != bool(self.tls_keyfile):
+            raise ValueError("triton mutual TLS needs both tls_certfile and tls_keyfile")
+        return self
 
 
 class IntentPolicy(BaseModel):
@@ -424,6 +444,9 @@ class Settings(BaseSettings):
     topic_replication: int = Field(1, ge=1)
     fetch_max_wait_ms: int = Field(20, ge=1, le=5000, description="Worker consumer's longest fetch wait.")
     max_message_bytes: int = Field(1_000_000, ge=1024, description="Larger input messages go to ops.dlq.")
+    dlq_payload_max_bytes: int = Field(
+        1_000_000, ge=1024, description="Dead letters keep at most this many bytes of the original message."
+    )
     model_repository: Path | None = Field(None, description="Triton model repository; default DATA_DIR/model_repository.")
     seed: int = 7
     log_level: Literal["crit", "error", "warn", "info", "debug"] = "warn"

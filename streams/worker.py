@@ -115,7 +115,8 @@ def build_worker(settings: Settings, metrics: Metrics | None = None) -> tuple[fa
 
     @app.task
     async def catalog() -> None:
-        await follow_catalog(bootstrap, ctx.catalog, catalog_ready, dead_letter_catalog, client_kwargs)
+        await follow_catalog(bootstrap, ctx.catalog, catalog_ready, dead_letter_catalog, client_kwargs,
+                             settings.pii_key, settings.dlq_payload_max_bytes)
 
     @app.task
     async def live_versions() -> None:

@@ -193,6 +193,11 @@ class EmbeddedTriton:
         return f"{LOCALHOST}:{self._ports[role]}"
 
     @property
+    def ports(self) -> dict[str, int]:
+        """The ``http``, ``grpc`` and ``metrics`` ports (to restart a server where clients expect it)."""
+        return dict(self._ports)
+
+    @property
     def pid(self) -> int | None:
         """PID of the server process (its process group id), ``None`` before start."""
         return self._child.pid if self._child is not None else None

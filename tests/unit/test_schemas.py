@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 
 import orjson
@@ -11,6 +12,8 @@ from schemas.codec import dead_letter, decode_event, encode
 from schemas.errors import DecodeError
 from schemas.export import JSON_DIR, schema_documents
 from schemas.reasons import DlqReason
+
+KEY = "k" * 16
 
 BASE = {"event_id": "e-1", "ts": "2026-11-23T10:00:00+01:00", "user_id": "u-1", "channel": "web"}
 
@@ -85,7 +88,8 @@ def test_dead_letter_keeps_the_original_bytes() -> None:
     raw = b"\xff not utf8"
     with pytest.raises(DecodeError) as info:
         decode_event(raw, "events.clicks")
-    record = dead_letter(raw, b"u-1", "events.clicks", 3, 42, info.value, datetime.now(UTC))
+    record = dead_letter(raw, b"u-1", "events.clicks", 3, 42, info.value, datetime.now(UTC), pii_key=KEY,
+                         max_payload_bytes=4_000_000)  # fmt: skip
     assert record.payload_encoding == "base64" and record.payload_bytes == len(raw)
     assert record.error.startswith("invalid_utf8:") and (record.partition, record.offset) == (3, 42)
 
@@ -94,5 +98,27 @@ def test_dead_letter_keeps_a_message_far_over_the_size_limit() -> None:
     raw = b'{"kind":"page_view","page":"' + b"x" * 2_000_000 + b'"}'
     with pytest.raises(DecodeError) as info:
         decode_event(raw, "events.clicks")
-    record = dead_letter(raw, None, "events.clicks", 0, 7, info.value, datetime.now(UTC))
+    record = dead_letter(raw, None, "events.clicks", 0, 7, info.value, datetime.now(UTC), pii_key=KEY,
+                         max_payload_bytes=4_000_000)  # fmt: skip
     assert record.payload.encode() == raw and record.error.startswith("too_large:")
+    assert not record.payload_truncated
+
+
+def test_dead_letter_keeps_at_most_the_payload_limit_and_says_so() -> None:
+    raw = b'{"kind":"page_view","page":"' + "é".encode() * 3_000 + b'"}'
+    with pytest.raises(DecodeError) as info:
+        decode_event(raw, "events.clicks", max_bytes=1024)
+    record = dead_letter(raw, b"u-1", "events.clicks", 0, 7, info.value, datetime.now(UTC), pii_key=KEY,
+                         max_payload_bytes=1025)  # fmt: skip
+    assert record.payload_truncated and record.payload_bytes == len(raw) and record.payload_encoding == "utf-8"
+    assert raw.startswith(record.payload.encode()) and 1023 <= len(record.payload.encode()) <= 1025
+
+
+def test_dead_letter_sends_control_characters_as_base64_and_masks_personal_data() -> None:
+    raw = b'{"kind":"order","user_id":"eve@example.com","x":"\x00\x01"}' + b"\x00" * 100
+    with pytest.raises(DecodeError) as info:
+        decode_event(raw, "events.orders")
+    record = dead_letter(raw, b"eve@example.com", "events.orders", 0, 1, info.value, datetime.now(UTC), pii_key=KEY,
+                         max_payload_bytes=4096)  # fmt: skip
+    assert record.payload_encoding == "base64" and len(record.payload) < 2 * len(raw)
+    assert b"eve@" not in base64.b64decode(record.payload) and "eve@" not in (record.key or "")
