@@ -317,13 +317,14 @@ def refit(
         fine_tune(candidate_net, fit_rows, config, pos_weight, seed)
     else:
         candidate_net = fit_net(fit_rows, TrainingConfig(rows=fit_rows.rows, pos_weight=pos_weight), seed, False, model)
+    ranks = True
     try:
         scaling, method = _calibrate(candidate_net, calibration) if calibration.rows else (PlattScaling(), "none")
     except ValueError:  # the logits rank the labels backwards: leave them uncalibrated, the gates judge
-        scaling, method = PlattScaling(), "none"
+        scaling, method, ranks = PlattScaling(), "none", False
     candidate = CalibratedClassifier(candidate_net, scaling.temperature, scaling.bias).eval()
     segment_offsets: dict[str, float] = {}
-    if method == "platt":  # offsets refine a calibration; logits that do not rank the labels get neither
+    if ranks:  # offsets refine a calibration; logits that rank the labels backwards get neither
         offset_rows = Dataset(train_recent.x, rng.permutation(train_recent.y)) if shuffle_labels else train_recent
         segment_offsets = fit_segment_offsets(candidate, model, offset_rows, policy.segment_offset_prior,
                                               policy.segment_offset_min_z)  # fmt: skip
