@@ -19,6 +19,7 @@ from tritonclient.utils import InferenceServerException
 
 from agents.breaker import CircuitBreaker
 from agents.features import FEATURES_TENSOR, PROBA_TENSOR
+from agents.triton_client import LazyTritonClient
 from schemas.errors import StreamdecideError
 from schemas.reasons import Reason
 from streams.metrics import Metrics
@@ -102,7 +103,7 @@ def checked_output(model: str, proba: np.ndarray | None, rows: int) -> np.ndarra
     return proba
 
 
-class TritonScorer:
+class TritonScorer(LazyTritonClient):
     """One gRPC channel to Triton shared by all agents of a worker.
 
     Every request, failure, breaker state and served model version is recorded
@@ -116,28 +117,14 @@ class TritonScorer:
         clock: Callable[[], float] = time.monotonic,
         metrics: Metrics | None = None,
     ) -> None:
-        self.url = url
+        super().__init__(url, triton_client_kwargs(settings))
         self.settings = settings
         self.metrics = metrics if metrics is not None else Metrics()
         self._clock = clock
-        self._client: grpcclient.InferenceServerClient | None = None
         self._breakers: dict[str, CircuitBreaker] = {}
         self._max_batch: dict[str, int] = {}
         self._logged_down: set[str] = set()
         self.stats = ScorerStats()
-
-    @property
-    def client(self) -> grpcclient.InferenceServerClient:
-        """The gRPC aio client, created on first use inside the running event loop."""
-        if self._client is None:
-            self._client = grpcclient.InferenceServerClient(self.url, **triton_client_kwargs(self.settings))
-        return self._client
-
-    async def close(self) -> None:
-        """Close the channel."""
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
 
     def breaker(self, model: str) -> CircuitBreaker:
         """The circuit breaker of one model."""

@@ -32,6 +32,7 @@ from pydantic import ValidationError
 from tritonclient.utils import InferenceServerException
 
 from agents.learning.live import LIVE_VERSION, RESTORED_VERSION, LiveVersions, replay_live_versions
+from agents.triton_client import LazyTritonClient
 from schemas.codec import encode
 from schemas.errors import StreamdecideError
 from schemas.learning import LabelledExample
@@ -141,30 +142,14 @@ def pin_config(repository: Path, model: str, versions: Sequence[int]) -> Path:
     return path
 
 
-class TritonControl:
+class TritonControl(LazyTritonClient):
     """Explicit model control of one Triton over gRPC: which versions of a model it serves."""
 
     def __init__(
         self, url: str, timeout_s: float = CONTROL_TIMEOUT_S, client_kwargs: dict[str, Any] | None = None
     ) -> None:
-        self.url = url
+        super().__init__(url, client_kwargs or {})
         self.timeout_s = timeout_s
-        self.client_kwargs = client_kwargs or {}
-        """TLS and channel options (:func:`streams.security.triton_client_kwargs`)."""
-        self._client: grpcclient.InferenceServerClient | None = None
-
-    @property
-    def client(self) -> grpcclient.InferenceServerClient:
-        """The gRPC aio client, created inside the running loop."""
-        if self._client is None:
-            self._client = grpcclient.InferenceServerClient(self.url, **self.client_kwargs)
-        return self._client
-
-    async def close(self) -> None:
-        """Close the channel."""
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
 
     async def ready_versions(self, model: str) -> list[int]:
         """Versions of ``model`` in state READY."""
