@@ -23,6 +23,17 @@ MAX_RECORDS = 2000
 FETCH_WAIT_MS = 100
 
 
+async def caught_up(consumer: AIOKafkaConsumer, tp: TopicPartition, listed_end: int) -> bool:
+    """Whether ``tp`` was read up to ``listed_end`` and to the high watermark of the last fetch response.
+
+    tansu's ``end_offsets`` is the last-written batch's base offset + 1 (short of the end by the
+    rest of that batch); the high watermark in fetch responses is the true end.
+    """
+    position = await consumer.position(tp)
+    highwater = consumer.highwater(tp)
+    return position >= listed_end and highwater is not None and position >= highwater
+
+
 async def follow_catalog(
     bootstrap: str,
     store: CatalogStore,
@@ -35,7 +46,8 @@ async def follow_catalog(
     """Read every catalog partition (no consumer group: each worker needs all of it).
 
     Sets ``ready`` once the reader has caught up with the end offsets seen at
-    start, then keeps applying updates until cancelled.
+    start and with the high watermark of a fetch response, then keeps applying
+    updates until cancelled.
     """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=FETCH_WAIT_MS,
@@ -64,7 +76,7 @@ async def follow_catalog(
                                         datetime.now(UTC), pii_key=pii_key,
                                         max_payload_bytes=max_payload_bytes)
                         )
-            if not ready.is_set() and all([await consumer.position(tp) >= end[tp] for tp in parts]):
+            if not ready.is_set() and all([await caught_up(consumer, tp, end[tp]) for tp in parts]):
                 log.info("catalog loaded", extra={"products": len(store.products), "campaigns": len(store.campaigns)})
                 ready.set()
     finally:

@@ -88,6 +88,19 @@ async def publish_learning(ctx: DecisionContext, topics: AppTopics, on_learned: 
         await on_learned(learned)
 
 
+def withhold_acks(events: Sequence[faust.EventT]) -> None:
+    """Keep Faust from acknowledging a batch that was not fully decided (at-least-once).
+
+    ``take_events`` acknowledges the events of a batch in a ``finally``, also when the
+    agent was cancelled (a stop) or raised in the middle of the batch; a later commit would
+    then skip events whose decisions were never sent. Marked acknowledged here, the
+    messages never reach the consumer's acked offsets, so their offsets are not committed
+    and they are delivered again.
+    """
+    for event in events:
+        event.message.acked = True
+
+
 def register_ingest(
     app: faust.App,
     topics: AppTopics,
@@ -107,29 +120,36 @@ def register_ingest(
     dlq = topics.outputs[DLQ]
     agents = []
 
+    async def decide_and_send(events: Sequence[faust.EventT]) -> None:
+        good, bad = split_batch(events, ctx)
+        ctx.metrics.observe_dlq(bad)
+        for record in bad:
+            log.warning(
+                "dead-lettered",
+                extra={"topic": record.source_topic, "partition": record.partition,
+                       "offset": record.offset, "error": record.error[:200]},
+            )
+            await dlq.send(key=record.key.encode() if record.key else None, value=record)
+        if not good:
+            return
+        ctx.metrics.observe_events(good)
+        ctx.metrics.observe_wins(good, ctx.catalog.campaigns)
+        outcomes = await decide_batch(good, ctx)
+        ctx.metrics.observe_decisions(out.decision for out in outcomes)
+        for out in outcomes:
+            await topics.outputs[out.topic].send(key=out.key.encode(), value=out.decision)
+        await publish_learning(ctx, topics, on_learned)
+
     for name in EVENT_TOPICS:
 
         async def ingest(stream: faust.StreamT) -> None:
             await ready.wait()
             async for events in stream.take_events(batching.max_size, within=batching.window_s):
-                good, bad = split_batch(events, ctx)
-                ctx.metrics.observe_dlq(bad)
-                for record in bad:
-                    log.warning(
-                        "dead-lettered",
-                        extra={"topic": record.source_topic, "partition": record.partition,
-                               "offset": record.offset, "error": record.error[:200]},
-                    )
-                    await dlq.send(key=record.key.encode() if record.key else None, value=record)
-                if not good:
-                    continue
-                ctx.metrics.observe_events(good)
-                ctx.metrics.observe_wins(good, ctx.catalog.campaigns)
-                outcomes = await decide_batch(good, ctx)
-                ctx.metrics.observe_decisions(out.decision for out in outcomes)
-                for out in outcomes:
-                    await topics.outputs[out.topic].send(key=out.key.encode(), value=out.decision)
-                await publish_learning(ctx, topics, on_learned)
+                try:
+                    await decide_and_send(events)
+                except BaseException:
+                    withhold_acks(events)
+                    raise
 
         agents.append(app.agent(topics.inputs[name], name=f"ingest.{name}")(ingest))
     return agents

@@ -175,6 +175,23 @@ def register_bucket_codec() -> None:
     register_json_codec(BUCKET_CODEC, bucket_to_json, bucket_from_json)
 
 
+def with_serializers(table: faust.types.TableT, key_serializer: str, value_serializer: str) -> faust.types.TableT:
+    """Make the table's changelog topic and store use these serializers (call before the app starts).
+
+    Faust derives a table's serializers from ``key_type``/``value_type`` only (JSON by
+    default) and overwrites the given schema's with them when it builds the changelog
+    topic. Writes then passed raw keys through, but recovery after a restart parsed
+    every key as JSON and failed on each record (``Error in recovery``): a restarted
+    worker never finished recovery and never decided again.
+    """
+    table.key_serializer = key_serializer
+    table.value_serializer = value_serializer
+    table.schema.update(key_serializer=key_serializer, value_serializer=value_serializer)
+    # Rebuilt with these on next access, as Faust's own ``Table.using_window`` does.
+    table.changelog_topic = None  # type: ignore[assignment]
+    return table
+
+
 def declare_tables(app: faust.App) -> tuple[TableStore[Profile], TableStore[float]]:
     """The profile table (key ``user_id``) and the budget spend table, co-partitioned with the input topics."""
     register_profile_codec()
@@ -188,7 +205,10 @@ def declare_tables(app: faust.App) -> tuple[TableStore[Profile], TableStore[floa
         schema=faust.Schema(key_type=bytes, key_serializer="raw", value_serializer="orjson"),
         help="Money spent per day, input partition and campaign (from win notices).",
     )
-    return TableStore(profiles), TableStore(spend)
+    return (
+        TableStore(with_serializers(profiles, "raw", PROFILE_CODEC)),
+        TableStore(with_serializers(spend, "raw", "orjson")),
+    )
 
 
 def declare_velocity_table(app: faust.App, policy: ProfilePolicy) -> WindowedTableStore[VelocityBucket]:
@@ -206,4 +226,5 @@ def declare_velocity_table(app: faust.App, policy: ProfilePolicy) -> WindowedTab
         schema=faust.Schema(key_serializer="json", value_serializer=BUCKET_CODEC),
         help="Orders, amount and distinct cards / countries / IPs per user_id and tumbling bucket.",
     )
+    with_serializers(table, "json", BUCKET_CODEC)
     return WindowedTableStore(table.tumbling(policy.velocity_bucket_s, expires=policy.velocity_expires_s))

@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from schemas.codec import encode, loads
+from streams.consume import positioned_consumer
 from streams.synthetic.exchange import Exchange
 from streams.synthetic.scenarios import resolve_scenario
 from streams.synthetic.traffic import iter_catalog, iter_events
@@ -30,6 +31,8 @@ UNANSWERED: Final = "slots_unanswered"
 CLOSE_GRACE_S: Final = 5.0
 """How long a closed-loop run waits, after its last event, for the bids of its last ad slots."""
 BID_POLL_MS: Final = 50
+BID_FETCH_WAIT_MS: Final = 500
+"""aiokafka's default; tansu lists a partition's batches within it (see :mod:`streams.consume`)."""
 
 ProgressCallback = Callable[[dict[str, int]], None]
 
@@ -172,21 +175,12 @@ async def _start_auctions(
     bootstrap: str, exchange: Exchange, sender: _Sender, counts: Counter[str], client_kwargs: dict[str, Any]
 ) -> asyncio.Task[None]:
     """Follow ``decisions.bids`` from its current end and settle each bid; returns once positioned."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **client_kwargs)
-    await consumer.start()
-    try:
-        await consumer.topics()
-        partitions = sorted(consumer.partitions_for_topic(BIDS) or ())
-        if not partitions:
-            raise RuntimeError(f"closed loop needs the topic {BIDS!r}; create the topics first")
-        parts = [TopicPartition(BIDS, p) for p in partitions]
-        consumer.assign(parts)
-        await consumer.seek_to_end(*parts)
-        for tp in parts:
-            await consumer.position(tp)
-    except BaseException:
+    consumer, parts = await positioned_consumer(
+        bootstrap, [BIDS], from_beginning=False, client_kwargs=client_kwargs, fetch_wait_ms=BID_FETCH_WAIT_MS
+    )
+    if not parts:
         await consumer.stop()
-        raise
+        raise RuntimeError(f"closed loop needs the topic {BIDS!r}; create the topics first")
     return asyncio.create_task(_settle_bids(consumer, exchange, sender, counts))
 
 

@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 
 from schemas.codec import encode, loads
 from streams.admin import ensure_topics
-from streams.consume import follow
+from streams.consume import ReadStats, read_complete
 from streams.embedded.process import ChildProcess, free_port
 from streams.topics import FRAUD, ORDERS, topic_specs
 
@@ -52,11 +52,14 @@ Records = list[tuple[str, dict[str, Any]]]
 
 
 async def collect(bootstrap: str, topics: list[str], done: Callable[[Records], bool], timeout_s: float) -> Records:
-    """Read ``topics`` from the beginning until ``done(records)`` holds (or the timeout passes)."""
+    """Read ``topics`` from the beginning until ``done(records)`` holds (or the timeout passes).
+
+    Uses :func:`~streams.consume.read_complete`, so no record below what was read is skipped.
+    """
     out: Records = []
 
     async def read() -> None:
-        async for record in follow(bootstrap, topics, from_beginning=True, max_message_bytes=MAX_REQUEST_BYTES):
+        async for record in read_complete(bootstrap, topics, until_caught_up=False, max_message_bytes=MAX_REQUEST_BYTES):
             out.append((record.topic, loads(record.value)))
             if done(out):
                 return
@@ -66,6 +69,14 @@ async def collect(bootstrap: str, topics: list[str], done: Callable[[Records], b
     except TimeoutError:
         pass
     return out
+
+
+async def read_all(bootstrap: str, topics: list[str], stats: ReadStats | None = None) -> Records:
+    """Every record ``topics`` hold now: :func:`~streams.consume.read_complete` up to the high watermarks."""
+    return [
+        (record.topic, loads(record.value))
+        async for record in read_complete(bootstrap, topics, max_message_bytes=MAX_REQUEST_BYTES, stats=stats)
+    ]
 
 
 def start_worker(bootstrap: str, triton_url: str, data_dir: Path, **settings: str) -> ChildProcess:
@@ -95,7 +106,7 @@ async def wait_until_deciding(bootstrap: str, worker: ChildProcess) -> None:
     await send(bootstrap, [as_message(ORDERS, order)])
 
     async def seen() -> None:
-        async for record in follow(bootstrap, [FRAUD], from_beginning=True):
+        async for record in read_complete(bootstrap, [FRAUD], until_caught_up=False):
             if loads(record.value)["event_id"] == probe:
                 return
 
