@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import numpy as np
@@ -69,6 +69,15 @@ class DecisionContext:
     classify: Callable[[list[str]], Awaitable[list[QueryIntent]]] | None = None
     learning: LearningLoop | None = None
     clock: Callable[[], datetime] = utc_now
+
+    def event_clock(self, items: Sequence[Incoming]) -> datetime:
+        """The newest event time of ``items``, but no later than the clock plus ``max_clock_skew_s``.
+
+        Windows (label joins, win notices, price exposures) expire by event time; one
+        event stamped far in the future must not expire everyone else's.
+        """
+        newest = max(i.event.ts for i in items)
+        return min(newest, self.clock() + timedelta(seconds=self.settings.max_clock_skew_s))
 
     def latency_ms(self, incoming: Incoming, now: datetime) -> float:
         """Milliseconds from the record's arrival in Kafka to ``now`` (never negative)."""

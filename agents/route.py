@@ -52,7 +52,7 @@ async def decide_batch(items: list[Incoming], ctx: DecisionContext) -> list[Outg
     if ctx.learning is not None and items:
         for incoming in items:
             ctx.learning.outcome(incoming.event)
-        ctx.learning.expire(max(i.event.ts for i in items))
+        ctx.learning.expire(ctx.event_clock(items))
     out = [Outgoing(BIDS, d.user_id, d) for d in bids]
     out += [Outgoing(PRICES, d.user_id, d) for d in prices]
     out += [Outgoing(FRAUD, d.user_id, d) for d in frauds]

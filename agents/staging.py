@@ -87,7 +87,7 @@ def stage_batch(
         ctx.profiles.put(user, profile, last[user].origin)
     counters.flush()
     if items:
-        now_ms = max(ts_ms(i.event) for i in items)
+        now_ms = int(ctx.event_clock(items).timestamp() * MS_PER_S)
         ctx.budget.expire(now_ms, int(settings.bidding.win_notice_timeout_s * MS_PER_S))
         ctx.bandit.expire(now_ms, int(settings.pricing.experiment.exposure_window_s * MS_PER_S))
     return staged

@@ -444,6 +444,9 @@ class Settings(BaseSettings):
     topic_replication: int = Field(1, ge=1)
     fetch_max_wait_ms: int = Field(20, ge=1, le=5000, description="Worker consumer's longest fetch wait.")
     max_message_bytes: int = Field(1_000_000, ge=1024, description="Larger input messages go to ops.dlq.")
+    max_clock_skew_s: float = Field(
+        300.0, ge=0, description="Event times later than the clock by more than this do not advance window expiry."
+    )
     dlq_payload_max_bytes: int = Field(
         1_000_000, ge=1024, description="Dead letters keep at most this many bytes of the original message."
     )

@@ -65,3 +65,16 @@ async def test_an_unshown_bid_never_becomes_an_example() -> None:
     later = {**BASE, "ts": at(500), "event_id": "pv", "kind": "page_view", "page": "/"}
     await decide_batch([incoming("events.clicks", later, 1)], ctx)
     assert ctx.learning.drain(NOW).examples == [] and ctx.learning.pending() == 0
+
+
+async def test_an_event_stamped_far_in_the_future_does_not_expire_other_joins() -> None:
+    ctx = context(LearningPolicy(click_window_s=60, order_window_s=60, chargeback_window_s=60))
+    ctx.settings = Settings(_env_file=None, max_clock_skew_s=10)
+    view = {**BASE, "ts": at(0), "event_id": "v1", "kind": "product_view", "product_id": "p-1"}
+    await decide_batch([incoming("events.clicks", view, 0)], ctx)
+    hostile = {**BASE, "ts": "2099-01-01T00:00:00+00:00", "event_id": "pv", "kind": "page_view", "page": "/"}
+    await decide_batch([incoming("events.clicks", hostile, 1)], ctx)
+    assert ctx.learning.drain(NOW).examples == [] and ctx.learning.pending() == 1
+    order = {**BASE, **ORDER, "ts": at(30), "event_id": "o1"}
+    await decide_batch([incoming("events.orders", order, 2)], ctx)
+    assert [(e.model, e.label) for e in ctx.learning.drain(NOW).examples] == [("conversion", True)]
