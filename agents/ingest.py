@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 
 import faust
@@ -101,6 +102,26 @@ def withhold_acks(events: Sequence[faust.EventT]) -> None:
         event.message.acked = True
 
 
+def dead_letter_summary(bad: Sequence[DlqRecord]) -> dict[str, object]:
+    """One log line's fields for a batch's dead letters: counts by reason and the first one's coordinates.
+
+    One line per batch, not per record: hostile traffic must not flood the logs (the
+    records themselves are on ``ops.dlq``, the counts in the metrics).
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> r = DlqRecord(source_topic="events.clicks", partition=0, offset=7, payload="x", payload_bytes=1,
+    ...               error="invalid_json: x", received_at=datetime(2026, 1, 1, tzinfo=UTC))
+    >>> dead_letter_summary([r, r.model_copy(update={"offset": 8})])
+    {'count': 2, 'reasons': {'invalid_json': 2}, 'topic': 'events.clicks', 'partition': 0, 'offset': 7, 'error': 'invalid_json: x'}
+    """
+    first = bad[0]
+    return {"count": len(bad), "reasons": dict(Counter(r.error.split(":", 1)[0] for r in bad)),
+            "topic": first.source_topic, "partition": first.partition, "offset": first.offset,
+            "error": first.error[:200]}  # fmt: skip
+
+
 def register_ingest(
     app: faust.App,
     topics: AppTopics,
@@ -123,12 +144,9 @@ def register_ingest(
     async def decide_and_send(events: Sequence[faust.EventT]) -> None:
         good, bad = split_batch(events, ctx)
         ctx.metrics.observe_dlq(bad)
+        if bad:
+            log.warning("dead-lettered", extra=dead_letter_summary(bad))
         for record in bad:
-            log.warning(
-                "dead-lettered",
-                extra={"topic": record.source_topic, "partition": record.partition,
-                       "offset": record.offset, "error": record.error[:200]},
-            )
             await dlq.send(key=record.key.encode() if record.key else None, value=record)
         if not good:
             return
