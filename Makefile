@@ -7,7 +7,7 @@ PIPFLAGS := --disable-pip-version-check -q
 APT_PACKAGES := r-cran-bayesm prometheus docker-compose
 APT_STAMP := $(VENV)/.apt-packages
 
-.PHONY: setup demo test test-unit test-integration schemas clean
+.PHONY: setup demo test test-unit test-integration schemas audit clean
 
 setup: $(STAMP) $(APT_STAMP)
 	$(BIN)/streamdecide train --if-missing
@@ -38,6 +38,12 @@ test: setup
 
 test-unit: setup
 	$(BIN)/python -m pytest tests/unit schemas streams agents triton_models $(PYTEST_ARGS)
+
+# Known vulnerabilities in the locked dependencies (pip-audit in its own venv; needs PyPI's JSON
+# API and api.osv.dev). --strict: a package it cannot check fails the audit instead of passing.
+audit:
+	@test -x .audit-venv/bin/pip-audit || { $(PY) -m venv .audit-venv && .audit-venv/bin/pip install $(PIPFLAGS) pip-audit; }
+	.audit-venv/bin/pip-audit --strict --no-deps --disable-pip --progress-spinner off -r requirements.lock
 
 schemas: $(STAMP)
 	$(BIN)/python -m schemas.export
