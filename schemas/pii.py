@@ -39,6 +39,10 @@ HASH_HEX: Final = 16
 _UTF16_BOMS: Final = ((codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
 
 M = TypeVar("M", bound=BaseModel)
+OPAQUE_IDS: Final = frozenset({"event_id", "decision_id"})
+"""Never masked: decisions derive their ids from ``event_id``, and win notices and clicks join
+their bid by ``decision_id``; a masked id breaks the contract (``bid-…`` hex ids hold long digit
+runs that can pass the Luhn check)."""
 
 
 def keyed_hash(value: str, key: str) -> str:
@@ -153,9 +157,18 @@ def mask_model(model: M, key: str) -> M:
     >>> p = mask_model(Payment(method="card", card_hash="4111111111111111"), "k" * 16)
     >>> p.card_hash.startswith("<card:"), p.method
     (True, 'card')
+    >>> from schemas.events import AdClick
+    >>> from datetime import UTC, datetime
+    >>> click = AdClick(kind="ad_click", event_id="e1", ts=datetime(2026, 1, 1, tzinfo=UTC), user_id="u",
+    ...                 session_id="s", channel="web", decision_id="bid-4111111111111111aaaa", campaign_id="c")
+    >>> mask_model(click, "k" * 16).decision_id
+    'bid-4111111111111111aaaa'
+
     """
     changes: dict[str, Any] = {}
     for name in type(model).model_fields:
+        if name in OPAQUE_IDS:
+            continue
         value = getattr(model, name)
         masked = _mask_value(value, key)
         if masked is not value:

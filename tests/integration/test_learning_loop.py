@@ -28,7 +28,7 @@ from tests.integration.pipeline import collect, create_topics, send, start_worke
 
 pytestmark = pytest.mark.integration
 
-EVENTS = 3000
+EVENTS = 4500
 RATE_EPS = 150.0
 """Slow enough for the worker to keep up, so ad slots are answered within their tmax_ms and bids win."""
 WANTED = {"ctr": 30, "conversion": 30}
