@@ -3,7 +3,7 @@
 Faust writes a table's changelog with the table's schema but built the changelog topic
 (and the store) with serializers derived from ``key_type``/``value_type``, JSON by
 default: a restarted worker then failed to decode every changelog record and never
-finished recovery (seen through the real broker in ``tests/integration/test_crash_safety.py``).
+finished recovery (seen through the real broker in the crash-safety test on branch ``crash-safety-test``).
 """
 
 from __future__ import annotations
