@@ -14,30 +14,20 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 import pytest
 
-from agents.context import DecisionContext
-from agents.ingest import register_ingest
-from agents.scoring import Scores
 from schemas.codec import decode_event, encode
 from schemas.errors import DecodeError
-from streams.app import create_app
 from streams.settings import Settings
 from streams.synthetic.fuzz import CASE_NAMES, FuzzCase, fuzz_corpus, valid_messages
 from streams.topics import DECISION_TOPICS, DLQ, EVENT_TOPICS
-from tests.functional.test_decide_batch import catalog
+from tests.functional.ingest_harness import ingest_agents
 
 LIMIT = 65_536
 SEED = 11
 AGENT_CASES = 1_500
 SETTLE_S = 60.0
 """Upper bound on waiting for the agent to work through the corpus (not a speed requirement)."""
-
-
-class FixedScorer:
-    async def score(self, model: str, features: np.ndarray) -> Scores:
-        return Scores(np.full(len(features), 0.02, dtype=np.float32), f"{model}:1")
 
 
 def corpus(count: int) -> list[FuzzCase]:
@@ -64,18 +54,7 @@ def test_every_case_decodes_to_its_promised_outcome() -> None:
 @pytest.fixture
 def worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[dict[str, Any], list[tuple[str, Any]]]]:
     settings = Settings(_env_file=None, kafka_bootstrap="127.0.0.1:1", topic_partitions=1, max_message_bytes=LIMIT)
-    app, topics = create_app(settings)
-    ctx = DecisionContext(settings=settings, scorer=FixedScorer(), catalog=catalog())
-    ready = asyncio.Event()
-    ready.set()
-    agents = {agent.name: agent for agent in register_ingest(app, topics, ctx, ready)}
-    sent: list[tuple[str, Any]] = []
-    for name, topic in topics.outputs.items():
-
-        async def collect(key: Any = None, value: Any = None, _name: str = name, **_: Any) -> None:
-            sent.append((_name, value))
-
-        monkeypatch.setattr(topic, "send", collect)
+    agents, ctx, sent = ingest_agents(monkeypatch, settings)
     yield agents, sent
 
 

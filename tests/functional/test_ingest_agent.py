@@ -13,43 +13,23 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 import orjson
 import pytest
 
 from agents.context import DecisionContext
-from agents.ingest import register_ingest
-from agents.scoring import Scores
 from agents.profiles.buckets import VelocityBucket, bucket_start_ms
 from agents.tables import TableStore, WindowedTableStore
-from streams.app import create_app
 from streams.settings import Settings
 from streams.topics import BIDS, CLICKS, DLQ, FRAUD, ORDERS, PRICES
-from tests.functional.test_decide_batch import catalog
+from tests.functional.ingest_harness import ingest_agents
 
 SETTLE_S = 5.0
-
-
-class FixedScorer:
-    async def score(self, model: str, features: np.ndarray) -> Scores:
-        return Scores(np.full(len(features), 0.02, dtype=np.float32), f"{model}:1")
 
 
 @pytest.fixture
 def worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, DecisionContext, list[tuple[str, Any]]]]:
     settings = Settings(_env_file=None, kafka_bootstrap="127.0.0.1:1", topic_partitions=1)
-    app, topics = create_app(settings)
-    ctx = DecisionContext(settings=settings, scorer=FixedScorer(), catalog=catalog())
-    ready = asyncio.Event()
-    ready.set()
-    agents = {agent.name: agent for agent in register_ingest(app, topics, ctx, ready)}
-    sent: list[tuple[str, Any]] = []
-    for name, topic in topics.outputs.items():
-
-        async def collect(key: Any = None, value: Any = None, _name: str = name, **_: Any) -> None:
-            sent.append((_name, value))
-
-        monkeypatch.setattr(topic, "send", collect)
+    agents, ctx, sent = ingest_agents(monkeypatch, settings)
     yield agents, ctx, sent
 
 
