@@ -54,7 +54,7 @@ def test_every_case_decodes_to_its_promised_outcome() -> None:
 @pytest.fixture
 def worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[dict[str, Any], list[tuple[str, Any]]]]:
     settings = Settings(_env_file=None, kafka_bootstrap="127.0.0.1:1", topic_partitions=1, max_message_bytes=LIMIT)
-    agents, ctx, sent = ingest_agents(monkeypatch, settings)
+    agents, _, sent = ingest_agents(monkeypatch, settings)
     yield agents, sent
 
 
