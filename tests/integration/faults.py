@@ -22,8 +22,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from schemas.codec import loads
 from streams.embedded.process import ChildProcess, process_group_members
 from streams.embedded.triton import EmbeddedTriton
-from streams.topics import ORDERS
-from tests.integration.pipeline import MAX_REQUEST_BYTES, as_message, now_iso
+from tests.integration.pipeline import MAX_REQUEST_BYTES, probe_order
 
 POLL_MS = 200
 MAX_RECORDS = 5_000
@@ -78,16 +77,6 @@ async def read_topics(
     finally:
         await consumer.stop()
     return out
-
-
-def probe_order(event_id: str) -> tuple[str, bytes, bytes]:
-    """An order that must get a fraud decision (used to see that a worker is alive and deciding)."""
-    order = {
-        "kind": "order", "event_id": event_id, "ts": now_iso(), "user_id": "probe", "channel": "web",
-        "order_id": event_id, "items": [{"product_id": "x", "quantity": 1, "unit_price": 1}], "amount": 1,
-        "currency": "USD", "payment": {"method": "card", "card_hash": "h"},
-    }  # fmt: skip
-    return as_message(ORDERS, order)
 
 
 async def probe(bootstrap: str, worker: ChildProcess, decision_topic: str) -> dict[str, Any]:

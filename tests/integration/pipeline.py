@@ -95,15 +95,20 @@ def start_worker(bootstrap: str, triton_url: str, data_dir: Path, **settings: st
     return ChildProcess("worker", [sys.executable, "-m", "streams.cli", "worker"], data_dir / "worker.log", env=env).start()
 
 
+def probe_order(event_id: str) -> tuple[str, bytes, bytes]:
+    """An order that must get a fraud decision (used to see that a worker is alive and deciding)."""
+    order = {
+        "kind": "order", "event_id": event_id, "ts": now_iso(), "user_id": "probe", "channel": "web",
+        "order_id": event_id, "items": [{"product_id": "x", "quantity": 1, "unit_price": 1}], "amount": 1,
+        "currency": "USD", "payment": {"method": "card", "card_hash": "h"},
+    }  # fmt: skip
+    return as_message(ORDERS, order)
+
+
 async def wait_until_deciding(bootstrap: str, worker: ChildProcess) -> None:
     """Send a probe order and wait for its fraud decision (the worker joined and is deciding)."""
     probe = f"probe-{uuid.uuid4().hex[:8]}"
-    order = {
-        "kind": "order", "event_id": probe, "ts": now_iso(), "user_id": "probe", "channel": "web", "order_id": probe,
-        "items": [{"product_id": "x", "quantity": 1, "unit_price": 1}], "amount": 1, "currency": "USD",
-        "payment": {"method": "card", "card_hash": "h"},
-    }
-    await send(bootstrap, [as_message(ORDERS, order)])
+    await send(bootstrap, [probe_order(probe)])
 
     async def seen() -> None:
         async for record in read_complete(bootstrap, [FRAUD], until_caught_up=False):
