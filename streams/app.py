@@ -8,6 +8,7 @@ import faust
 
 from schemas.codec import register_faust_codec
 from streams.fetch_wait import set_fetch_max_wait
+from streams.logs import logging_config
 from streams.security import faust_credentials
 from streams.settings import Settings
 from streams.topics import DECISION_TOPICS, DLQ, DRIFT_ALERTS, EVENT_TOPICS, LABELLED, MODEL_EVENTS
@@ -62,3 +63,16 @@ def create_app(settings: Settings) -> tuple[faust.App, AppTopics]:
         for name in (*DECISION_TOPICS, DLQ, DRIFT_ALERTS, MODEL_EVENTS, LABELLED)
     }
     return app, AppTopics(inputs=inputs, outputs=outputs)
+
+
+def faust_worker(app: faust.App, settings: Settings) -> faust.Worker:
+    """The Faust worker that runs ``app``, logging JSON lines at ``settings.log_level`` and nothing below it.
+
+    Faust's terminal spinner is switched off: to spin on every log record it sets the
+    root logger to DEBUG (at any level from WARN up), so every ``log.debug`` of aiokafka
+    and Faust built a record that the handler then dropped, about 8 % of the worker's
+    event loop at 150 events/s.
+    """
+    worker = faust.Worker(app, loglevel=settings.log_level, logging_config=logging_config(settings.log_level), quiet=True)
+    worker.spinner = None
+    return worker

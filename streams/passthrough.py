@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import faust
 
-from streams.app import create_app
-from streams.logs import logging_config
+from streams.app import create_app, faust_worker
 from streams.settings import Settings
 from streams.topics import EVENT_TOPICS
 
@@ -36,11 +35,7 @@ def build_passthrough(settings: Settings) -> faust.App:
 def main() -> None:
     """Run the passthrough worker until SIGTERM (settings from the environment)."""
     settings = Settings()
-    worker = faust.Worker(
-        build_passthrough(settings), loglevel=settings.log_level,
-        logging_config=logging_config(settings.log_level), quiet=True,
-    )
-    worker.execute_from_commandline()
+    faust_worker(build_passthrough(settings), settings).execute_from_commandline()
 
 
 if __name__ == "__main__":

@@ -20,9 +20,8 @@ from agents.intent import CachingClassifier, check_intent_contract, classify_que
 from agents.scoring import ScoringUnavailable, TritonScorer
 from schemas.learning import LabelledExample
 from schemas.ops import DlqRecord
-from streams.app import create_app
+from streams.app import create_app, faust_worker
 from streams.admin import agreed_partitions, existing_partitions, kafka_client_kwargs
-from streams.logs import logging_config
 from streams.metrics import (
     Metrics,
     budget_by_currency,
@@ -160,10 +159,7 @@ def run_worker(settings: Settings, contract_timeout_s: float = 120.0) -> None:
         asyncio.run(check_triton(settings, contract_timeout_s))
         asyncio.set_event_loop(asyncio.new_event_loop())
         app, _ = build_worker(settings, metrics)
-        worker = faust.Worker(
-            app, loglevel=settings.log_level, logging_config=logging_config(settings.log_level), quiet=True
-        )
-        worker.execute_from_commandline()
+        faust_worker(app, settings).execute_from_commandline()
     finally:
         server.shutdown()
         server.server_close()
