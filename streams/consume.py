@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,6 +143,34 @@ async def read_complete(
 ) -> AsyncIterator[ConsumerRecord]:
     """Yield every record of ``topics`` from the beginning, each partition in offset order, none skipped.
 
+    The records of :func:`read_complete_batches`, one at a time (same parameters).
+    """
+    batches = read_complete_batches(
+        bootstrap, topics, until_caught_up=until_caught_up, client_kwargs=client_kwargs,
+        max_message_bytes=max_message_bytes, fetch_wait_ms=fetch_wait_ms, gap_retries=gap_retries, stats=stats,
+    )  # fmt: skip
+    async with aclosing(batches):
+        async for records in batches:
+            for record in records:
+                yield record
+
+
+async def read_complete_batches(
+    bootstrap: str,
+    topics: Sequence[str],
+    *,
+    until_caught_up: bool = True,
+    client_kwargs: dict[str, Any] | None = None,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    fetch_wait_ms: int = COMPLETE_FETCH_WAIT_MS,
+    gap_retries: int = 5,
+    stats: ReadStats | None = None,
+) -> AsyncIterator[list[ConsumerRecord]]:
+    """Yield every record of ``topics`` from the beginning, one non-empty list per fetch, none skipped.
+
+    Each partition's records come in offset order. For callers that check a condition
+    per fetch rather than per record (a check over everything read so far).
+
     Parameters
     ----------
     until_caught_up
@@ -167,16 +196,19 @@ async def read_complete(
         """When each partition was first seen at its high watermark (ms, the consumer's fetch clock)."""
         while True:
             batch = await consumer.getmany(timeout_ms=POLL_MS, max_records=MAX_RECORDS)
+            taken: list[ConsumerRecord] = []
             for tp, records in batch.items():
                 for record in records:
                     verdict = offsets.accept(tp, record.offset)
                     if verdict is Verdict.TAKE:
-                        stats.records += 1
-                        yield record
+                        taken.append(record)
                     elif verdict is Verdict.REFETCH:
                         consumer.seek(tp, offsets.next_offset[tp])
                         break
+            stats.records += len(taken)
             stats.refetches, stats.holes = offsets.refetches, offsets.holes
+            if taken:
+                yield taken
             if until_caught_up and _confirmed_end(consumer, parts, offsets, reached_at):
                 stats.ends = {tp: offsets.next_offset[tp] for tp in parts}
                 return

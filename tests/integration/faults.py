@@ -1,8 +1,8 @@
 """Helpers of the fault and hostile-input tests: send with coordinates, read topics whole, probe, measure.
 
-:func:`read_topics` assigns every partition and reads each from offset 0 (no
-consumer group), because a group's from-beginning read on tansu can miss records;
-it is the one place to swap when a robust shared reader lands.
+:func:`read_topics` reads with :func:`~tests.integration.pipeline.read_until` (every
+partition from offset 0, no consumer group, no record skipped) and keeps each record's
+coordinates, which the hostile-input test matches dead letters by.
 """
 
 from __future__ import annotations
@@ -10,22 +10,19 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from schemas.codec import loads
 from streams.embedded.process import ChildProcess, process_group_members
 from streams.embedded.triton import EmbeddedTriton
-from tests.integration.pipeline import MAX_REQUEST_BYTES, probe_order
+from tests.integration.pipeline import MAX_REQUEST_BYTES, probe_order, read_until
 
-POLL_MS = 200
-MAX_RECORDS = 5_000
 PROBE_TIMEOUT_S = 120.0
 
 
@@ -56,27 +53,10 @@ async def send_all(
 async def read_topics(
     bootstrap: str, topics: Sequence[str], done: Callable[[list[Read]], bool], timeout_s: float
 ) -> list[Read]:
-    """Read every partition of ``topics`` from offset 0 until ``done(records)`` or ``timeout_s`` passes."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-        max_partition_fetch_bytes=MAX_REQUEST_BYTES, fetch_max_bytes=MAX_REQUEST_BYTES * 4,
-    )  # fmt: skip
-    await consumer.start()
-    out: list[Read] = []
-    try:
-        await consumer.topics()
-        parts = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
-        consumer.assign(parts)
-        for tp in parts:
-            consumer.seek(tp, 0)
-        deadline = time.monotonic() + timeout_s
-        while not done(out) and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=POLL_MS, max_records=MAX_RECORDS)
-            for tp, records in batch.items():
-                out.extend(Read(tp.topic, tp.partition, r.offset, loads(r.value)) for r in records)
-    finally:
-        await consumer.stop()
-    return out
+    """Every record of ``topics`` from offset 0, with coordinates, until ``done(records)`` or ``timeout_s`` passes."""
+    return await read_until(
+        bootstrap, topics, lambda r: Read(r.topic, r.partition, r.offset, loads(r.value)), done, timeout_s
+    )
 
 
 async def probe(bootstrap: str, worker: ChildProcess, decision_topic: str) -> dict[str, Any]:

@@ -6,22 +6,25 @@ import asyncio
 import os
 import sys
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import aclosing, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from schemas.codec import encode, loads
 from streams.admin import ensure_topics
-from streams.consume import ReadStats, read_complete
+from streams.consume import ReadStats, read_complete, read_complete_batches
 from streams.embedded.process import ChildProcess, free_port
 from streams.topics import FRAUD, ORDERS, topic_specs
 
 PARTITIONS = 2
 WARMUP_TIMEOUT_S = 120.0
 MAX_REQUEST_BYTES = 8_000_000
+
+T = TypeVar("T")
 
 
 def now_iso() -> str:
@@ -51,24 +54,36 @@ def as_message(topic: str, event: dict[str, Any]) -> tuple[str, bytes, bytes]:
 Records = list[tuple[str, dict[str, Any]]]
 
 
-async def collect(bootstrap: str, topics: list[str], done: Callable[[Records], bool], timeout_s: float) -> Records:
-    """Read ``topics`` from the beginning until ``done(records)`` holds (or the timeout passes).
+async def read_until(
+    bootstrap: str,
+    topics: Sequence[str],
+    row: Callable[[ConsumerRecord], T],
+    done: Callable[[list[T]], bool],
+    timeout_s: float,
+) -> list[T]:
+    """``row`` of each record of ``topics`` from the beginning, until ``done(rows)`` holds after a fetch or the timeout.
 
-    Uses :func:`~streams.consume.read_complete`, so no record below what was read is skipped.
+    Uses :func:`~streams.consume.read_complete_batches`, so no record below what was read
+    is skipped, and ``done`` runs once per fetch (it may check everything read so far).
     """
-    out: Records = []
+    out: list[T] = []
 
     async def read() -> None:
-        async for record in read_complete(bootstrap, topics, until_caught_up=False, max_message_bytes=MAX_REQUEST_BYTES):
-            out.append((record.topic, loads(record.value)))
-            if done(out):
-                return
+        batches = read_complete_batches(bootstrap, topics, until_caught_up=False, max_message_bytes=MAX_REQUEST_BYTES)
+        async with aclosing(batches):
+            async for records in batches:
+                out.extend(row(record) for record in records)
+                if done(out):
+                    return
 
-    try:
+    with suppress(TimeoutError):
         await asyncio.wait_for(read(), timeout_s)
-    except TimeoutError:
-        pass
     return out
+
+
+async def collect(bootstrap: str, topics: list[str], done: Callable[[Records], bool], timeout_s: float) -> Records:
+    """``(topic, value)`` of the records of ``topics`` until ``done(records)`` holds (or the timeout passes)."""
+    return await read_until(bootstrap, topics, lambda record: (record.topic, loads(record.value)), done, timeout_s)
 
 
 async def read_all(bootstrap: str, topics: list[str], stats: ReadStats | None = None) -> Records:
