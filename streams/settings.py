@@ -68,6 +68,11 @@ class IntentPolicy(BaseModel):
     enabled: bool = Field(True, description="Classify search queries (off: bids carry no query_category/language).")
     deadline_s: float = Field(2.0, gt=0, description="gRPC deadline of one query_intent request (a text model is slower).")
     cache_size: int = Field(50_000, ge=0, description="Normalised queries whose intent is kept (LRU); 0 = no cache.")
+    bid_reserve_ms: float = Field(
+        15.0, ge=0, le=10_000,
+        description="Time a search bid needs after its query intent is known (scoring, sending): search bids wait "
+        "for the intent only until their slot's tmax_ms less this, then bid without it (intent_late).",
+    )  # fmt: skip
     min_confidence: float = Field(
         0.5, ge=0, le=1, description="Below this category probability a search targets no category."
     )
