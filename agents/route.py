@@ -1,10 +1,11 @@
 """Route a decoded micro-batch: update the state it carries, then hand it to the decision families.
 
 The batch's ``query_intent`` request goes out first and only search bids wait for
-it, no longer than their slots' deadlines allow; meanwhile state is updated (profiles, with search categories from the intent
-cache, budgets, the price bandit), so every decision sees the
-events before it; then the three families run concurrently, so a batch costs
-at most one request per served model, all in flight together.
+it, no longer than their slots' deadlines allow; meanwhile state is updated
+(profiles, with search categories from the intent cache, budgets, the price
+bandit), so every decision sees the events before it; then the three families
+run concurrently, so a batch costs at most one request per served model, all in
+flight together.
 """
 
 from __future__ import annotations
