@@ -231,11 +231,12 @@ class CachingClassifier:
 
     Search traffic is heavy-headed (the same queries come back all day), and the
     text model costs milliseconds per query on CPU, so a hit saves a forward pass.
-    Misses are queued and sent by one pump, one request (at most ``MAX_BATCH_SIZE``
-    queries) at a time: queries that arrive while a request runs go into the next one
+    Misses are queued and sent by one pump, one request (at most ``request_queries``)
+    at a time: queries that arrive while a request runs go into the next one
     together, and a query already queued or in flight is not asked twice. So callers
     that stop waiting (a bid at its deadline) do not pile requests up on Triton, and
-    the answer still fills the cache. A failure raises
+    the answer still fills the cache. Beyond ``max_queued`` waiting queries a miss fails
+    at once (overload sheds the text model, not the bids). A failure raises
     :class:`~agents.scoring.ScoringUnavailable` to the callers of that request and
     caches nothing.
     """
@@ -250,6 +251,7 @@ class CachingClassifier:
         self.hits = 0
         self.misses = 0
         self.requests = 0
+        self.shed = 0
 
     async def __call__(self, texts: list[str]) -> list[QueryIntent]:
         keys = [normalise_query(t) for t in texts]
@@ -267,8 +269,13 @@ class CachingClassifier:
         return intents
 
     def _enqueue(self, key: str) -> asyncio.Future[QueryIntent]:
+        """A future for ``key``'s intent: queued for the next request, or failed at once when the queue is full."""
         future: asyncio.Future[QueryIntent] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieved)
+        if len(self._queue) >= self.policy.max_queued:
+            self.shed += 1
+            future.set_exception(ScoringUnavailable(MODEL_NAME, Reason.TRITON_TIMEOUT))
+            return future
         self._pending[key] = future
         self._queue.append(key)
         return future
@@ -276,7 +283,8 @@ class CachingClassifier:
     async def _send_queued(self) -> None:
         """Send the queued queries, one request at a time, until the queue is empty."""
         while self._queue:
-            batch, self._queue = self._queue[:MAX_BATCH_SIZE], self._queue[MAX_BATCH_SIZE:]
+            size = self.policy.request_queries
+            batch, self._queue = self._queue[:size], self._queue[size:]
             self.requests += 1
             try:
                 intents = await classify_queries(self.scorer, batch, self.policy.deadline_s)

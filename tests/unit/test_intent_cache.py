@@ -100,3 +100,15 @@ async def test_a_caller_that_stops_waiting_still_fills_the_cache(triton: Triton)
     for _ in range(10):
         await asyncio.sleep(0)
     assert [i.category if i else None for i in classify.peek(["lego set"])] == ["toys"]
+
+
+async def test_requests_are_capped_and_a_full_queue_sheds_new_misses(triton: Triton) -> None:
+    classify = CachingClassifier(scorer=None, policy=IntentPolicy(request_queries=2, max_queued=3))  # type: ignore[arg-type]
+    triton.open.clear()
+    held = asyncio.ensure_future(classify(["a", "b", "c"]))
+    await asyncio.sleep(0)
+    with pytest.raises(ScoringUnavailable):
+        await classify(["d", "e"])
+    triton.open.set()
+    await held
+    assert triton.requests == [["a", "b"], ["c"]] and classify.shed == 2
