@@ -209,6 +209,12 @@ async def _ready(scorer: TritonScorer) -> bool:
         return False
 
 
+def _retrieved(future: asyncio.Future[QueryIntent]) -> None:
+    """Mark a failed query's error as seen: callers that stopped waiting must not leave it unretrieved."""
+    if not future.cancelled():
+        future.exception()
+
+
 def normalise_query(text: str) -> str:
     """The cache key of a query: case-folded, whitespace collapsed.
 
@@ -221,31 +227,79 @@ def normalise_query(text: str) -> str:
 
 
 class CachingClassifier:
-    """Query intents from Triton, with an LRU of normalised queries in front.
+    """Query intents from Triton, with an LRU of normalised queries in front and one request in flight.
 
     Search traffic is heavy-headed (the same queries come back all day), and the
     text model costs milliseconds per query on CPU, so a hit saves a forward pass.
-    Only the misses of a batch go to Triton, in one request; a failure raises
-    :class:`~agents.scoring.ScoringUnavailable` and caches nothing.
+    Misses are queued and sent by one pump, one request (at most ``request_queries``)
+    at a time: queries that arrive while a request runs go into the next one
+    together, and a query already queued or in flight is not asked twice. So callers
+    that stop waiting (a bid at its deadline) do not pile requests up on Triton, and
+    the answer still fills the cache. Beyond ``max_queued`` waiting queries a miss fails
+    at once (overload sheds the text model, not the bids). A failure raises
+    :class:`~agents.scoring.ScoringUnavailable` to the callers of that request and
+    caches nothing.
     """
 
     def __init__(self, scorer: TritonScorer, policy: IntentPolicy) -> None:
         self.scorer = scorer
         self.policy = policy
         self._cache: OrderedDict[str, QueryIntent] = OrderedDict()
+        self._pending: dict[str, asyncio.Future[QueryIntent]] = {}
+        self._queue: list[str] = []
+        self._pump: asyncio.Task[None] | None = None
         self.hits = 0
         self.misses = 0
+        self.requests = 0
+        self.shed = 0
 
     async def __call__(self, texts: list[str]) -> list[QueryIntent]:
         keys = [normalise_query(t) for t in texts]
-        missing = list(dict.fromkeys(k for k in keys if k not in self._cache))
+        known = {k: self._cache[k] for k in keys if k in self._cache}
+        missing = list(dict.fromkeys(k for k in keys if k not in known))
         self.misses += len(missing)
         self.hits += len(keys) - len(missing)
-        fresh = dict(zip(missing, await classify_queries(self.scorer, missing, self.policy.deadline_s), strict=True))
-        intents = [fresh[k] if k in fresh else self._cache[k] for k in keys]
+        waiting = {k: self._pending.get(k) or self._enqueue(k) for k in missing}
+        if self._queue and (self._pump is None or self._pump.done()):
+            self._pump = asyncio.ensure_future(self._send_queued())
+        known |= {k: await asyncio.shield(future) for k, future in waiting.items()}
+        intents = [known[k] for k in keys]
         for key, intent in zip(keys, intents, strict=True):
             self._remember(key, intent)
         return intents
+
+    def _enqueue(self, key: str) -> asyncio.Future[QueryIntent]:
+        """A future for ``key``'s intent: queued for the next request, or failed at once when the queue is full."""
+        future: asyncio.Future[QueryIntent] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_retrieved)
+        if len(self._queue) >= self.policy.max_queued:
+            self.shed += 1
+            future.set_exception(ScoringUnavailable(MODEL_NAME, Reason.TRITON_TIMEOUT))
+            return future
+        self._pending[key] = future
+        self._queue.append(key)
+        return future
+
+    async def _send_queued(self) -> None:
+        """Send the queued queries, one request at a time, until the queue is empty."""
+        while self._queue:
+            size = self.policy.request_queries
+            batch, self._queue = self._queue[:size], self._queue[size:]
+            self.requests += 1
+            try:
+                intents = await classify_queries(self.scorer, batch, self.policy.deadline_s)
+            except Exception as exc:
+                for key in batch:
+                    self._pending.pop(key).set_exception(exc)
+                continue
+            except BaseException:  # stopped: callers degrade, as when Triton is down
+                for key in [*batch, *self._queue]:
+                    self._pending.pop(key).set_exception(ScoringUnavailable(MODEL_NAME, Reason.TRITON_UNAVAILABLE))
+                self._queue = []
+                raise
+            for key, intent in zip(batch, intents, strict=True):
+                self._remember(key, intent)
+                self._pending.pop(key).set_result(intent)
 
     def peek(self, texts: list[str]) -> list[QueryIntent | None]:
         """The cached intent of each query, without asking Triton (None for a miss)."""

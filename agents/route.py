@@ -1,25 +1,29 @@
 """Route a decoded micro-batch: update the state it carries, then hand it to the decision families.
 
 The batch's ``query_intent`` request goes out first and only search bids wait for
-it; meanwhile state is updated (profiles, with search categories from the intent
-cache, budgets, the price bandit), so every decision sees the
-events before it; then the three families run concurrently, so a batch costs
-at most one request per served model, all in flight together.
+it, no longer than their slots' deadlines allow; meanwhile state is updated
+(profiles, with search categories from the intent cache, budgets, the price
+bandit), so every decision sees the events before it; then the three families
+run concurrently, so a batch costs at most one request per served model, all in
+flight together.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, replace
 
 from agents.bidding.decide import decide_bids
 from agents.context import DecisionContext, Incoming
 from agents.fraud.decide import decide_fraud_batch
 from agents.pricing.decide import decide_prices
-from agents.search_intent import SearchIntent, cached_intents, search_intents
+from agents.search_intent import LATE, SearchIntent, cached_intents, intent_wait_s, search_intents
 from agents.staging import Staged, stage_batch
 from schemas.decisions import BidDecision, Decision
 from streams.topics import BIDS, FRAUD, PRICES
+
+log = logging.getLogger("streamdecide.route")
 
 
 @dataclass(frozen=True)
@@ -34,9 +38,28 @@ class Outgoing:
 async def _bids_with_intents(
     items: list[Staged], intents: asyncio.Future[dict[str, SearchIntent]], ctx: DecisionContext
 ) -> list[BidDecision]:
-    """Bid decisions once the batch's query intents are known (only search slots need them)."""
-    known = await intents
+    """Bid decisions once the batch's query intents are known, or when the slots' deadlines cannot wait longer.
+
+    Late intents still land in the classifier's cache (the request is not cancelled); the
+    searches bid on the cached intent, or without one (``intent_late``).
+    """
+    searches = [s for s in items if s.event.kind == "search"]
+    deadlines = [s.incoming.received_ms + s.event.ad_slot.tmax_ms if s.event.ad_slot.tmax_ms is not None else None
+                 for s in searches]  # fmt: skip
+    wait_s = intent_wait_s(deadlines, ctx.clock().timestamp() * 1000.0, ctx.settings.intent.bid_reserve_ms)
+    done, _ = await asyncio.wait({intents}, timeout=wait_s)
+    if intents in done:
+        known = intents.result()
+    else:
+        intents.add_done_callback(_retrieve)
+        known = {s.event.event_id: LATE for s in searches if s.intent is None}
     return await decide_bids([replace(s, intent=known.get(s.event.event_id, s.intent)) for s in items], ctx)
+
+
+def _retrieve(task: asyncio.Future[dict[str, SearchIntent]]) -> None:
+    """Log an unexpected failure of an intent request nobody awaits any more (Triton's own are handled inside)."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("late query intent request failed", exc_info=exc)
 
 
 async def decide_batch(items: list[Incoming], ctx: DecisionContext) -> list[Outgoing]:

@@ -28,6 +28,7 @@ class SearchIntent:
 
 
 UNAVAILABLE = SearchIntent(None, None, (Reason.INTENT_UNAVAILABLE.value,))
+LATE = SearchIntent(None, None, (Reason.INTENT_LATE.value,))
 
 
 def usable(intent: QueryIntent, min_confidence: float) -> SearchIntent:
@@ -44,6 +45,33 @@ def usable(intent: QueryIntent, min_confidence: float) -> SearchIntent:
     if intent.confidence >= min_confidence:
         return SearchIntent(intent.category, intent.language)
     return SearchIntent(None, intent.language, (Reason.LOW_INTENT_CONFIDENCE.value,))
+
+
+def intent_wait_s(deadlines_ms: list[float | None], now_ms: float, reserve_ms: float) -> float | None:
+    """How long search bids may wait for their query intents, in seconds (``None``: as long as it takes).
+
+    ``deadlines_ms`` are the absolute deadlines (epoch ms) of the batch's search slots, ``None``
+    for a slot without ``tmax_ms``. The wait ends ``reserve_ms`` before the earliest deadline that
+    can still be met; a slot without deadline does not limit it (it bids without the intent
+    when the others cannot wait); when no deadline can be met the bids do not wait at all
+    (they answer ``deadline`` anyway).
+
+    Examples
+    --------
+    >>> intent_wait_s([1_100.0, 1_080.0], now_ms=1_000.0, reserve_ms=15.0)
+    0.065
+    >>> intent_wait_s([1_010.0, 1_100.0], now_ms=1_000.0, reserve_ms=15.0)  # the first is lost already
+    0.085
+    >>> intent_wait_s([1_010.0], now_ms=1_000.0, reserve_ms=15.0), intent_wait_s([None], 1_000.0, 15.0)
+    (0.0, None)
+    >>> intent_wait_s([None, 1_100.0], now_ms=1_000.0, reserve_ms=15.0)  # deadlines win
+    0.085
+    """
+    known = [d for d in deadlines_ms if d is not None]
+    if not known:
+        return None
+    open_ms = [d - now_ms - reserve_ms for d in known if d - now_ms > reserve_ms]
+    return round(min(open_ms) / 1000.0, 6) if open_ms else 0.0
 
 
 async def search_intents(items: list[Incoming], ctx: DecisionContext) -> dict[str, SearchIntent]:

@@ -48,6 +48,7 @@ class Reason(StrEnum):
     FEATURE_CHANNEL = "feature_channel"
     EXPLORED = "explored"
     INTENT_UNAVAILABLE = "intent_unavailable"
+    INTENT_LATE = "intent_late"
     LOW_INTENT_CONFIDENCE = "low_intent_confidence"
     ONLINE_FALLBACK = "online_fallback"
 

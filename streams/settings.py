@@ -68,6 +68,19 @@ class IntentPolicy(BaseModel):
     enabled: bool = Field(True, description="Classify search queries (off: bids carry no query_category/language).")
     deadline_s: float = Field(2.0, gt=0, description="gRPC deadline of one query_intent request (a text model is slower).")
     cache_size: int = Field(50_000, ge=0, description="Normalised queries whose intent is kept (LRU); 0 = no cache.")
+    request_queries: int = Field(
+        32, ge=1, le=256, description="Most queries per query_intent request (queued misses wait for the next one)."
+    )
+    max_queued: int = Field(
+        512, ge=1, le=100_000,
+        description="Most queries waiting for a query_intent request; beyond it a miss is answered unavailable at once "
+        "(overload sheds the text model, not the bids).",
+    )  # fmt: skip
+    bid_reserve_ms: float = Field(
+        15.0, ge=0, le=10_000,
+        description="Time a search bid needs after its query intent is known (scoring, sending): search bids wait "
+        "for the intent only until their slot's tmax_ms less this, then bid without it (intent_late).",
+    )  # fmt: skip
     min_confidence: float = Field(
         0.5, ge=0, le=1, description="Below this category probability a search targets no category."
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 
 from agents.context import DecisionContext
 from agents.intent import QueryIntent
@@ -27,6 +28,21 @@ class Classifier:
         return [self.answers[t] for t in texts]
 
 
+class SlowClassifier(Classifier):
+    """Answers after ``delay_s`` (a loaded Triton), then the answer is there for whoever asks next."""
+
+    def __init__(self, answers: dict[str, QueryIntent], delay_s: float) -> None:
+        super().__init__(answers)
+        self.delay_s = delay_s
+        self.answered = asyncio.Event()
+
+    async def __call__(self, texts: list[str]) -> list[QueryIntent]:
+        self.asked.append(texts)
+        await asyncio.sleep(self.delay_s)
+        self.answered.set()
+        return [self.answers[t] for t in texts]
+
+
 class DownClassifier:
     async def __call__(self, texts: list[str]) -> list[QueryIntent]:
         raise ScoringUnavailable("query_intent", Reason.TRITON_TIMEOUT)
@@ -36,9 +52,9 @@ def intent(category: str, language: str, confidence: float = 0.95) -> QueryInten
     return QueryIntent(category=category, language=language, confidence=confidence, model_version="query_intent:1")
 
 
-def search(event_id: str, query: str, locale: str = "zh-CN") -> object:
-    event = {**BASE, "locale": locale, "event_id": event_id, "kind": "search", "query": query,
-             "ad_slot": {"slot_id": f"slot-{event_id}", "floor_cpm": 0.5}}
+def search(event_id: str, query: str, locale: str = "zh-CN", tmax_ms: int | None = None) -> object:
+    slot = {"slot_id": f"slot-{event_id}", "floor_cpm": 0.5} | ({"tmax_ms": tmax_ms} if tmax_ms else {})
+    event = {**BASE, "locale": locale, "event_id": event_id, "kind": "search", "query": query, "ad_slot": slot}
     return incoming("events.searches", event, 0)
 
 
@@ -86,3 +102,19 @@ async def test_disabled_in_settings_skips_the_classifier() -> None:
     ctx.settings = Settings(_env_file=None, intent={"enabled": False})
     await bids_of([search("s1", "手机壳")], ctx)
     assert classify.asked == []
+
+
+async def test_a_late_intent_does_not_hold_a_bid_past_its_deadline() -> None:
+    """The slot's 100 ms deadline cannot wait for a 2 s intent: the bid goes out without it and says why."""
+    classify = SlowClassifier({"手机壳": intent("electronics", "zh")}, delay_s=2.0)
+    bids = await bids_of([search("s1", "手机壳", tmax_ms=100)], context(classify))
+    assert not classify.answered.is_set()
+    assert (bids["s1"].query_category, bids["s1"].language) == (None, None)
+    assert Reason.INTENT_LATE.value in bids["s1"].reasons and Reason.DEADLINE.value not in bids["s1"].reasons
+    await asyncio.wait_for(classify.answered.wait(), timeout=5.0)
+
+
+async def test_a_slot_without_deadline_waits_for_the_intent() -> None:
+    classify = SlowClassifier({"手机壳": intent("electronics", "zh")}, delay_s=0.2)
+    bids = await bids_of([search("s1", "手机壳")], context(classify))
+    assert bids["s1"].query_category == "electronics" and Reason.INTENT_LATE.value not in bids["s1"].reasons

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 import agents.intent as intent_module
@@ -12,13 +14,21 @@ from streams.settings import IntentPolicy
 
 
 class Triton:
-    """Stands in for ``classify_queries``: records each request's texts; can fail."""
+    """Stands in for ``classify_queries``: records each request's texts; can fail or hold requests."""
 
     def __init__(self) -> None:
         self.requests: list[list[str]] = []
         self.down = False
+        self.open = asyncio.Event()
+        self.open.set()
+        self.in_flight = 0
 
     async def __call__(self, scorer: object, texts: list[str], deadline_s: float | None = None) -> list[QueryIntent]:
+        self.in_flight += 1
+        try:
+            await self.open.wait()
+        finally:
+            self.in_flight -= 1
         if self.down:
             raise ScoringUnavailable("query_intent", Reason.TRITON_UNAVAILABLE)
         if texts:
@@ -66,3 +76,39 @@ async def test_peek_answers_from_the_cache_only(triton: Triton) -> None:
     await classify(["lego set"])
     assert [i.category if i else None for i in classify.peek(["LEGO  set", "novela"])] == ["toys", None]
     assert triton.requests == [["lego set"]]
+
+
+async def test_one_request_in_flight_and_later_misses_coalesce_into_the_next(triton: Triton) -> None:
+    classify = CachingClassifier(scorer=None, policy=IntentPolicy())  # type: ignore[arg-type]
+    triton.open.clear()
+    first = asyncio.ensure_future(classify(["a", "b"]))
+    await asyncio.sleep(0)
+    later = [asyncio.ensure_future(classify(texts)) for texts in (["b", "c"], ["d"], ["c", "e"])]
+    await asyncio.sleep(0)
+    assert triton.in_flight == 1
+    triton.open.set()
+    await asyncio.gather(first, *later)
+    assert triton.requests == [["a", "b"], ["c", "d", "e"]]
+
+
+async def test_a_caller_that_stops_waiting_still_fills_the_cache(triton: Triton) -> None:
+    classify = CachingClassifier(scorer=None, policy=IntentPolicy())  # type: ignore[arg-type]
+    triton.open.clear()
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(classify(["lego set"]), timeout=0.01)
+    triton.open.set()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert [i.category if i else None for i in classify.peek(["lego set"])] == ["toys"]
+
+
+async def test_requests_are_capped_and_a_full_queue_sheds_new_misses(triton: Triton) -> None:
+    classify = CachingClassifier(scorer=None, policy=IntentPolicy(request_queries=2, max_queued=3))  # type: ignore[arg-type]
+    triton.open.clear()
+    held = asyncio.ensure_future(classify(["a", "b", "c"]))
+    await asyncio.sleep(0)
+    with pytest.raises(ScoringUnavailable):
+        await classify(["d", "e"])
+    triton.open.set()
+    await held
+    assert triton.requests == [["a", "b"], ["c"]] and classify.shed == 2
