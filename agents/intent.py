@@ -250,7 +250,6 @@ class CachingClassifier:
         self._pump: asyncio.Task[None] | None = None
         self.hits = 0
         self.misses = 0
-        self.requests = 0
         self.shed = 0
 
     async def __call__(self, texts: list[str]) -> list[QueryIntent]:
@@ -285,7 +284,6 @@ class CachingClassifier:
         while self._queue:
             size = self.policy.request_queries
             batch, self._queue = self._queue[:size], self._queue[size:]
-            self.requests += 1
             try:
                 intents = await classify_queries(self.scorer, batch, self.policy.deadline_s)
             except Exception as exc:

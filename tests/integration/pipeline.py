@@ -125,12 +125,8 @@ async def wait_until_deciding(bootstrap: str, worker: ChildProcess) -> None:
     probe = f"probe-{uuid.uuid4().hex[:8]}"
     await send(bootstrap, [probe_order(probe)])
 
-    async def seen() -> None:
-        async for record in read_complete(bootstrap, [FRAUD], until_caught_up=False):
-            if loads(record.value)["event_id"] == probe:
-                return
-
-    try:
-        await asyncio.wait_for(seen(), WARMUP_TIMEOUT_S)
-    except TimeoutError:
-        raise AssertionError(f"worker never decided the probe:\n{worker.log_tail()}") from None
+    decided = await read_until(
+        bootstrap, [FRAUD], lambda record: loads(record.value)["event_id"], lambda ids: probe in ids, WARMUP_TIMEOUT_S
+    )
+    if probe not in decided:
+        raise AssertionError(f"worker never decided the probe:\n{worker.log_tail()}")
