@@ -36,6 +36,8 @@ class CatalogStore:
 
     products: dict[str, Product] = field(default_factory=dict)
     campaigns: dict[str, Campaign] = field(default_factory=dict)
+    revision: int = 0
+    """Counts applied changes, so whatever is derived from the catalog knows when to rebuild."""
 
     def apply(self, topic: str, key: bytes | None, value: bytes | None) -> None:
         """Upsert (or delete, for a tombstone) one record from a catalog topic.
@@ -47,8 +49,8 @@ class CatalogStore:
         """
         table: dict = self.products if topic == PRODUCTS else self.campaigns
         if value is None:
-            if key is not None:
-                table.pop(key.decode("utf-8", "replace"), None)
+            if key is not None and table.pop(key.decode("utf-8", "replace"), None) is not None:
+                self.revision += 1
             return
         try:
             data = orjson.loads(value)
@@ -62,3 +64,4 @@ class CatalogStore:
                 raise DecodeError(DlqReason.WRONG_TOPIC, f"{topic} is not a catalog topic")
         except (orjson.JSONDecodeError, ValidationError) as exc:
             raise DecodeError(DlqReason.CATALOG_INVALID, str(exc).replace("\n", " ")[:300]) from None
+        self.revision += 1

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from agents.bidding.budget import BudgetBook
+from agents.bidding.campaign_cache import CampaignCache
 from agents.catalog import CatalogStore
 from agents.intent import QueryIntent
 from agents.learning.loop import LearningLoop
@@ -69,6 +70,11 @@ class DecisionContext:
     classify: Callable[[list[str]], Awaitable[list[QueryIntent]]] | None = None
     learning: LearningLoop | None = None
     clock: Callable[[], datetime] = utc_now
+    campaigns: CampaignCache = field(init=False, repr=False)
+    """Targeting and budget shares derived from ``catalog``, rebuilt when it changes."""
+
+    def __post_init__(self) -> None:
+        self.campaigns = CampaignCache(self.settings.bidding, self.settings.topic_partitions)
 
     def event_clock(self, items: Sequence[Incoming]) -> datetime:
         """The newest event time of ``items``, but no later than the clock plus ``max_clock_skew_s``.

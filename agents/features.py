@@ -109,6 +109,56 @@ def ctr_features(
 
 
 N_CTR_FEATURES = len(KNOWN_CHANNELS) + 1 + len(CTR_SCENES) + 2 * len(CATEGORIES) + 1 + 2 + 3
+_CTR_CAMPAIGN_CATEGORY = len(KNOWN_CHANNELS) + 1 + len(CTR_SCENES)
+_CTR_MATCH = _CTR_CAMPAIGN_CATEGORY + 2 * len(CATEGORIES)
+_CTR_LOCALE, _CTR_MAX_CPC = N_CTR_FEATURES - 2, N_CTR_FEATURES - 1
+_CATEGORY_INDEX = {category: i for i, category in enumerate(CATEGORIES)}
+
+
+def ctr_feature_block(
+    *,
+    channel: str,
+    scene: str,
+    ts: datetime,
+    locale: str | None,
+    floor_cpm: float,
+    context_category: str | None,
+    campaigns: Sequence[Campaign],
+) -> np.ndarray:
+    """:func:`ctr_features` of one slot with each of ``campaigns``, as one FP32 array (the slot's part built once).
+
+    Examples
+    --------
+    >>> from datetime import UTC
+    >>> cs = [Campaign(campaign_id=c, ad_id="a", category=c, locales=[], max_cpc=2, daily_budget=9, currency="USD")
+    ...       for c in ("toys", "books")]
+    >>> slot = dict(channel="web", scene="search", ts=datetime(2026, 1, 1, tzinfo=UTC), locale="en", floor_cpm=1.0,
+    ...             context_category="toys")
+    >>> block = ctr_feature_block(**slot, campaigns=cs)
+    >>> bool((block == np.asarray([ctr_features(**slot, campaign=c) for c in cs], dtype=np.float32)).all())
+    True
+    """
+    slot = [
+        *one_hot(channel, KNOWN_CHANNELS),
+        *one_hot(scene, CTR_SCENES, other=False),
+        *([0.0] * len(CATEGORIES)),
+        *one_hot(context_category, CATEGORIES, other=False),
+        0.0,
+        *hour_of_day(ts),
+        math.log1p(floor_cpm),
+        0.0,
+        0.0,
+    ]
+    out = np.empty((len(campaigns), N_CTR_FEATURES), dtype=np.float32)
+    out[:] = np.asarray(slot, dtype=np.float32)
+    for row, campaign in enumerate(campaigns):
+        index = _CATEGORY_INDEX.get(campaign.category)
+        if index is not None:
+            out[row, _CTR_CAMPAIGN_CATEGORY + index] = 1.0
+        out[row, _CTR_MATCH] = 1.0 if context_category == campaign.category else 0.0
+        out[row, _CTR_LOCALE] = locale_matches(locale, campaign)
+        out[row, _CTR_MAX_CPC] = math.log(campaign.max_cpc)
+    return out
 
 
 def conversion_features(*, channel: str, ts: datetime, product: Product, prices: np.ndarray) -> np.ndarray:

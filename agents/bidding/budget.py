@@ -85,7 +85,7 @@ class BudgetBook:
         own = self.reservations.get(excluding) if excluding else None
         if own is not None and own.key == key:
             reserved -= own.amount
-        return round(self.spent(campaign_id, day, partition) + max(0.0, reserved), MONEY_DECIMALS)
+        return round((self.spend.get(key) or 0.0) + max(0.0, reserved), MONEY_DECIMALS)
 
     def record_win(
         self,

@@ -8,11 +8,11 @@ from datetime import date
 import numpy as np
 
 from agents.bidding.budget import CPM_PER_UNIT, utc_day
-from agents.bidding.pacing import budget_share, budget_state, day_progress
-from agents.bidding.policy import Bid, candidate_campaigns, choose_bid, targets
+from agents.bidding.pacing import budget_state, day_progress
+from agents.bidding.policy import Bid, choose_bid, rank_funded
 from agents.categories import context_category
 from agents.context import DecisionContext
-from agents.features import N_CTR_FEATURES, ctr_features
+from agents.features import ctr_feature_block
 from agents.grouped_scoring import FALLBACK_VERSION, score_blocks
 from agents.learning.loop import CTR
 from agents.profiles.update import ts_ms
@@ -45,30 +45,28 @@ def _budget(
     campaigns: list[Campaign], slot_event: Staged, decision_id: str, ctx: DecisionContext
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Budget left and pacing multiplier per campaign, for the slot's partition and day."""
-    settings = ctx.settings
     event = slot_event.event
     return budget_state(
         campaigns, ctx.budget, day=utc_day(event.ts), partition=slot_event.incoming.partition,
-        progress=day_progress(event.ts), policy=settings.bidding, excluding=decision_id,
-        share_of={c.campaign_id: budget_share(c, settings.bidding, settings.topic_partitions) for c in campaigns},
+        progress=day_progress(event.ts), policy=ctx.settings.bidding, excluding=decision_id,
+        share_of=ctx.campaigns.shares(ctx.catalog),
     )  # fmt: skip
 
 
 @dataclass
 class _BatchMemo:
-    """Per-batch caches of the planning phase (no reservation changes while slots are planned).
+    """Per-batch cache of the planning phase (no reservation changes while slots are planned).
 
-    ``targeted``: campaigns targeting a (locale, category); ``headroom``: budget left per
-    (campaign, partition, day) counting every reservation. A slot's own earlier reservation
-    (a redelivery) only adds headroom, so a positive cached value is exact enough to say
-    "has budget" and only a non-positive one is recomputed for the slot.
+    ``headroom``: budget left per (campaign, partition, day) counting every reservation. A
+    slot's own earlier reservation (a redelivery) only adds headroom, so a positive cached
+    value is exact enough to say "has budget" and only a non-positive one is recomputed for
+    the slot. (Targeting is cached across batches, in ``ctx.campaigns``.)
     """
 
-    targeted: dict[tuple[str | None, str | None], list[Campaign]] = field(default_factory=dict)
     headroom: dict[tuple[str, int, date], float] = field(default_factory=dict)
 
 
-def _plan(staged: Staged, ctx: DecisionContext, campaigns: list[Campaign], memo: _BatchMemo) -> _Slot:
+def _plan(staged: Staged, ctx: DecisionContext, memo: _BatchMemo) -> _Slot:
     policy = ctx.settings.bidding
     event = staged.event
     decision_id = decision_id_for(event.event_id, "bid")
@@ -77,39 +75,33 @@ def _plan(staged: Staged, ctx: DecisionContext, campaigns: list[Campaign], memo:
     slot = event.ad_slot
     if slot.tmax_ms is not None and ctx.latency_ms(staged.incoming, ctx.clock()) > slot.tmax_ms:
         return _Slot(staged, decision_id, [], category, (Reason.DEADLINE.value,))
-    pool = memo.targeted.get((event.locale, category))
-    if pool is None:
-        match = policy.match_context_category
-        pool = [c for c in campaigns if targets(c, event.locale, category, match)]
-        memo.targeted[(event.locale, category)] = pool
-    day = utc_day(event.ts)
+    pool = ctx.campaigns.pool(ctx.catalog, event.locale, category)
+    day, partition = utc_day(event.ts), staged.incoming.partition
+    shares = ctx.campaigns.shares(ctx.catalog)
 
     def has_budget(campaign: Campaign) -> bool:
-        key = (campaign.campaign_id, staged.incoming.partition, day)
-        if key not in memo.headroom:
-            memo.headroom[key] = _budget([campaign], staged, "", ctx)[0][campaign.campaign_id]
-        if memo.headroom[key] > 0.0:
+        campaign_id = campaign.campaign_id
+        key = (campaign_id, partition, day)
+        headroom = memo.headroom.get(key)
+        if headroom is None:
+            headroom = memo.headroom[key] = shares[campaign_id] - ctx.budget.committed(campaign_id, day, partition)
+        if headroom > 0.0:
             return True
-        headroom, _ = _budget([campaign], staged, decision_id, ctx)
-        return headroom[campaign.campaign_id] > 0.0
+        return shares[campaign_id] - ctx.budget.committed(campaign_id, day, partition, excluding=decision_id) > 0.0
 
-    candidates, why = candidate_campaigns(
-        pool, locale=event.locale, context_category=category, has_budget=has_budget,
-        affinity=staged.after.affinity, limit=policy.max_candidates, match_category=policy.match_context_category,
+    candidates, why = rank_funded(
+        pool, context_category=category, has_budget=has_budget, affinity=staged.after.affinity,
+        limit=policy.max_candidates,
     )  # fmt: skip
     return _Slot(staged, decision_id, candidates, category, why)
 
 
 def _features(slot: _Slot) -> np.ndarray:
     event = slot.staged.event
-    rows = [
-        ctr_features(
-            channel=event.channel, scene=FEATURE_SCENE[slot.staged.scene], ts=event.ts, locale=event.locale,
-            floor_cpm=event.ad_slot.floor_cpm, context_category=slot.category, campaign=campaign,
-        )  # fmt: skip
-        for campaign in slot.candidates
-    ]
-    return np.asarray(rows, dtype=np.float32).reshape(-1, N_CTR_FEATURES)
+    return ctr_feature_block(
+        channel=event.channel, scene=FEATURE_SCENE[slot.staged.scene], ts=event.ts, locale=event.locale,
+        floor_cpm=event.ad_slot.floor_cpm, context_category=slot.category, campaigns=slot.candidates,
+    )  # fmt: skip
 
 
 async def decide_bids(items: list[Staged], ctx: DecisionContext) -> list[BidDecision]:
@@ -117,9 +109,8 @@ async def decide_bids(items: list[Staged], ctx: DecisionContext) -> list[BidDeci
     if not items:
         return []
     policy, routes = ctx.settings.bidding, ctx.settings.scenes
-    campaigns = list(ctx.catalog.campaigns.values())
     memo = _BatchMemo()
-    slots = [_plan(staged, ctx, campaigns, memo) for staged in items]
+    slots = [_plan(staged, ctx, memo) for staged in items]
     rows = [_features(s) for s in slots]
     scored = await score_blocks(ctx.scorer, [(routes.route(s.staged.scene).ctr_model, r) for s, r in zip(slots, rows)])
     now = ctx.clock()

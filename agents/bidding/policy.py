@@ -74,11 +74,35 @@ def candidate_campaigns(
     ([], ('budget_spent',))
     """
     targeted = [c for c in campaigns if targets(c, locale, context_category, match_category)]
-    targeted.sort(
-        key=lambda c: (c.category != context_category, -affinity.get(c.category, 0.0), -c.max_cpc, c.campaign_id)
+    return rank_funded(targeted, context_category=context_category, has_budget=has_budget, affinity=affinity,
+                       limit=limit)  # fmt: skip
+
+
+def rank_funded(
+    targeted: Sequence[Campaign],
+    *,
+    context_category: str | None,
+    has_budget: Callable[[Campaign], bool],
+    affinity: Mapping[str, float],
+    limit: int,
+) -> tuple[list[Campaign], tuple[str, ...]]:
+    """:func:`candidate_campaigns` for campaigns already known to target the slot (a cached pool).
+
+    Examples
+    --------
+    >>> mk = lambda cid, cat, cpc: Campaign(campaign_id=cid, ad_id="a" + cid, category=cat, max_cpc=cpc,
+    ...                                     daily_budget=10.0, currency="USD")
+    >>> pool = [mk("1", "toys", 1.0), mk("2", "books", 3.0), mk("3", "books", 2.0)]
+    >>> ranked, why = rank_funded(pool, context_category="books", has_budget=lambda c: True, affinity={}, limit=2)
+    >>> [c.campaign_id for c in ranked], why
+    (['2', '3'], ())
+    """
+    ranked = sorted(
+        targeted,
+        key=lambda c: (c.category != context_category, -affinity.get(c.category, 0.0), -c.max_cpc, c.campaign_id),
     )
     eligible, budget_hit = [], False
-    for campaign in targeted:
+    for campaign in ranked:
         if len(eligible) == limit:
             break
         if has_budget(campaign):

@@ -5,16 +5,24 @@ from __future__ import annotations
 import random
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.bidding.budget import CPM_PER_UNIT, BudgetBook
+from agents.bidding.campaign_cache import CampaignCache
 from agents.bidding.pacing import budget_share, budget_state, day_progress, pacing_multiplier
 from agents.bidding.policy import bid_for, candidate_campaigns, choose_bid
+from agents.catalog import CatalogStore
+from agents.features import CTR_SCENES, N_CTR_FEATURES, ctr_feature_block, ctr_features
 from schemas.catalog import Campaign
+from schemas.common import CATEGORIES
+from schemas.errors import DecodeError
 from schemas.reasons import Reason
 from streams.settings import BiddingPolicy
+from streams.topics import CAMPAIGNS
 
 DAY = date(2026, 11, 23)
 MIDNIGHT = datetime(2026, 11, 23, tzinfo=UTC)
@@ -161,3 +169,47 @@ def test_bid_for_caps_at_the_contracts_ceiling() -> None:
     c = campaign(max_cpc=2.0)
     assert bid_for(0.1, c, BiddingPolicy(value_per_click_share=1.0, shading=1.0)) == pytest.approx(200.0)
     assert bid_for(0.1, c, BiddingPolicy(), shading=0.5) == pytest.approx(1000 * 0.1 * 2.0 * 0.6 * 0.5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(("web", "app", "store", "kiosk")),
+    st.sampled_from(CTR_SCENES),
+    st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC)),
+    st.sampled_from((None, "en-US", "zh-CN", "es-MX", "fr")),
+    st.floats(0.0, 500.0),
+    st.sampled_from((None, "unknown", *CATEGORIES)),
+    st.lists(st.tuples(st.sampled_from(CATEGORIES), st.floats(0.01, 20.0),
+                       st.sampled_from(((), ("en-US",), ("zh-CN", "es-ES")))), max_size=8),  # fmt: skip
+)
+def test_a_slots_feature_block_equals_its_rows_built_one_by_one(
+    channel: str, scene: str, ts: datetime, locale: str | None, floor: float, category: str | None,
+    specs: list[tuple[str, float, tuple[str, ...]]],
+) -> None:  # fmt: skip
+    campaigns = [campaign(f"c{i}", cat, cpc, locales=locales) for i, (cat, cpc, locales) in enumerate(specs)]
+    slot = dict(channel=channel, scene=scene, ts=ts, locale=locale, floor_cpm=floor, context_category=category)
+    block = ctr_feature_block(**slot, campaigns=campaigns)
+    rows = np.asarray([ctr_features(**slot, campaign=c) for c in campaigns], dtype=np.float32)
+    assert block.shape == (len(campaigns), N_CTR_FEATURES)
+    assert block.tobytes() == rows.reshape(-1, N_CTR_FEATURES).tobytes()
+
+
+def test_the_campaign_cache_follows_catalog_changes() -> None:
+    catalog = CatalogStore()
+    cache = CampaignCache(BiddingPolicy(), partitions=2)
+
+    def put(c: Campaign) -> None:
+        catalog.apply(CAMPAIGNS, c.campaign_id.encode(), orjson.dumps(c.model_dump(mode="json")))
+
+    put(campaign("a", "toys", locales=("en-US",)))
+    put(campaign("b", "books"))
+    assert [c.campaign_id for c in cache.pool(catalog, "en-GB", "toys")] == ["a"]
+    assert [c.campaign_id for c in cache.pool(catalog, "zh-CN", None)] == ["b"]
+    put(campaign("a", "toys", budget=80.0))
+    assert cache.shares(catalog)["a"] == 40.0
+    assert [c.campaign_id for c in cache.pool(catalog, "zh-CN", None)] == ["a", "b"]
+    catalog.apply(CAMPAIGNS, b"a", None)
+    assert [c.campaign_id for c in cache.pool(catalog, "en-GB", "toys")] == []
+    with pytest.raises(DecodeError):
+        catalog.apply(CAMPAIGNS, b"x", b"{")
+    assert "x" not in cache.shares(catalog)
