@@ -44,8 +44,7 @@ async def _bids_with_intents(
     searches bid on the cached intent, or without one (``intent_late``).
     """
     searches = [s for s in items if s.event.kind == "search"]
-    deadlines = [s.incoming.received_ms + s.event.ad_slot.tmax_ms if s.event.ad_slot.tmax_ms is not None else None
-                 for s in searches]  # fmt: skip
+    deadlines = [s.slot_deadline_ms for s in searches]
     wait_s = intent_wait_s(deadlines, ctx.clock().timestamp() * 1000.0, ctx.settings.intent.bid_reserve_ms)
     done, _ = await asyncio.wait({intents}, timeout=wait_s)
     if intents in done:

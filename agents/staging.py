@@ -40,6 +40,14 @@ class Staged:
     def event(self) -> Event:
         return self.incoming.event
 
+    @property
+    def slot_deadline_ms(self) -> int | None:
+        """Epoch ms by which the bid for the event's ad slot must be out (arrival + ``tmax_ms``); None if unbounded."""
+        slot = getattr(self.event, "ad_slot", None)
+        if slot is None or slot.tmax_ms is None:
+            return None
+        return self.incoming.received_ms + slot.tmax_ms
+
 
 def apply_outcomes(incoming: Incoming, ctx: DecisionContext) -> None:
     """Outcomes an event reports: a win notice spends budget, an order converts price views."""

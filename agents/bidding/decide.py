@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
 
@@ -72,8 +72,7 @@ def _plan(staged: Staged, ctx: DecisionContext, memo: _BatchMemo) -> _Slot:
     decision_id = decision_id_for(event.event_id, "bid")
     intent = staged.intent
     category = context_category(event, ctx.catalog.products, intent.category if intent else None)
-    slot = event.ad_slot
-    if slot.tmax_ms is not None and ctx.latency_ms(staged.incoming, ctx.clock()) > slot.tmax_ms:
+    if _past_deadline(staged, ctx.clock()):
         return _Slot(staged, decision_id, [], category, (Reason.DEADLINE.value,))
     pool = ctx.campaigns.pool(ctx.catalog, event.locale, category)
     day, partition = utc_day(event.ts), staged.incoming.partition
@@ -94,6 +93,12 @@ def _plan(staged: Staged, ctx: DecisionContext, memo: _BatchMemo) -> _Slot:
         limit=policy.max_candidates,
     )  # fmt: skip
     return _Slot(staged, decision_id, candidates, category, why)
+
+
+def _past_deadline(staged: Staged, now: datetime) -> bool:
+    """Whether a bid made ``now`` would reach the exchange after the slot's ``tmax_ms`` (it could not win)."""
+    deadline = staged.slot_deadline_ms
+    return deadline is not None and now.timestamp() * 1000.0 > deadline
 
 
 def _features(slot: _Slot) -> np.ndarray:
@@ -131,7 +136,7 @@ async def decide_bids(items: list[Staged], ctx: DecisionContext) -> list[BidDeci
             )  # fmt: skip
             if result.failure:
                 bid = replace(bid, reasons=(result.failure, Reason.ONLINE_FALLBACK.value, *bid.reasons))
-        if event.ad_slot.tmax_ms is not None and latency > event.ad_slot.tmax_ms and bid.bid_cpm > 0:
+        if bid.bid_cpm > 0 and _past_deadline(slot.staged, now):
             bid = Bid(0.0, None, bid.p_ctr, (Reason.DEADLINE.value,))
         if bid.campaign is not None and ctx.learning is not None:
             index = slot.candidates.index(bid.campaign)
