@@ -67,3 +67,12 @@ class CampaignCache:
         """This partition's share of each campaign's daily budget, by campaign id."""
         self._sync(catalog)
         return self._shares
+
+    def share(self, campaign: Campaign) -> float:
+        """This partition's share of ``campaign``'s daily budget, also for one the catalog dropped since it was planned.
+
+        A batch's candidates were chosen before its scoring request; a catalog update applied
+        while the request ran may remove or change them, and their bids are still settled.
+        """
+        found = self._shares.get(campaign.campaign_id)
+        return budget_share(campaign, self.policy, self.partitions) if found is None else found

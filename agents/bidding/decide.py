@@ -49,7 +49,7 @@ def _budget(
     return budget_state(
         campaigns, ctx.budget, day=utc_day(event.ts), partition=slot_event.incoming.partition,
         progress=day_progress(event.ts), policy=ctx.settings.bidding, excluding=decision_id,
-        share_of=ctx.campaigns.shares(ctx.catalog),
+        share_of={c.campaign_id: ctx.campaigns.share(c) for c in campaigns},
     )  # fmt: skip
 
 

@@ -150,3 +150,19 @@ async def test_a_cold_online_learner_leaves_the_rule_fallbacks_in_charge() -> No
     assert out and all(o.decision.degraded for o in out)
     assert not any(o.decision.model_version.endswith(":online") for o in out)
     assert {o.topic: o.decision for o in out}[BIDS].bid_cpm == 0
+
+
+async def test_a_campaign_removed_while_its_slot_is_scored_still_gets_its_bid_settled() -> None:
+    class RemovingScorer(FixedScorer):
+        """Deletes the only campaign from the catalog while the ctr request is in flight."""
+
+        async def score(self, model: str, features: np.ndarray) -> Scores:
+            if model == "ctr":
+                context.catalog.apply(CAMPAIGNS, b"c-1", None)
+            return await super().score(model, features)
+
+    context = ctx(RemovingScorer({"ctr": 0.02, "conversion": 0.05, "fraud": 0.01}))
+    bids = [o.decision for o in await decide_batch(batch(), context) if o.topic == BIDS]
+    assert bids[0].campaign_id == "c-1" and bids[0].bid_cpm > 0
+    again = [o.decision for o in await decide_batch(batch(), context) if o.topic == BIDS]
+    assert again[0].bid_cpm == 0 and again[0].reasons == [Reason.NO_CAMPAIGN.value]
