@@ -74,40 +74,6 @@ def locale_matches(locale: str | None, campaign: Campaign) -> float:
     return 1.0 if any(loc.split("-")[0].lower() == language for loc in campaign.locales) else 0.0
 
 
-def ctr_features(
-    *,
-    channel: str,
-    scene: str,
-    ts: datetime,
-    locale: str | None,
-    floor_cpm: float,
-    context_category: str | None,
-    campaign: Campaign,
-) -> list[float]:
-    """Click-probability features of one (ad slot, campaign) pair.
-
-    Examples
-    --------
-    >>> from datetime import UTC
-    >>> c = Campaign(campaign_id="c", ad_id="a", category="toys", locales=[], max_cpc=2, daily_budget=9, currency="USD")
-    >>> row = ctr_features(channel="web", scene="search", ts=datetime(2026, 1, 1, tzinfo=UTC), locale="en",
-    ...                    floor_cpm=1.0, context_category="toys", campaign=c)
-    >>> len(row) == N_CTR_FEATURES
-    True
-    """
-    return [
-        *one_hot(channel, KNOWN_CHANNELS),
-        *one_hot(scene, CTR_SCENES, other=False),
-        *one_hot(campaign.category, CATEGORIES, other=False),
-        *one_hot(context_category, CATEGORIES, other=False),
-        1.0 if context_category == campaign.category else 0.0,
-        *hour_of_day(ts),
-        math.log1p(floor_cpm),
-        locale_matches(locale, campaign),
-        math.log(campaign.max_cpc),
-    ]
-
-
 N_CTR_FEATURES = len(KNOWN_CHANNELS) + 1 + len(CTR_SCENES) + 2 * len(CATEGORIES) + 1 + 2 + 3
 _CTR_CAMPAIGN_CATEGORY = len(KNOWN_CHANNELS) + 1 + len(CTR_SCENES)
 _CTR_MATCH = _CTR_CAMPAIGN_CATEGORY + 2 * len(CATEGORIES)
@@ -125,18 +91,22 @@ def ctr_feature_block(
     context_category: str | None,
     campaigns: Sequence[Campaign],
 ) -> np.ndarray:
-    """:func:`ctr_features` of one slot with each of ``campaigns``, as one FP32 array (the slot's part built once).
+    """Click-probability features of one ad slot with each of ``campaigns``: FP32 ``[len(campaigns), N_CTR_FEATURES]``.
+
+    Columns: channel, scene, the campaign's category, the slot's category (one-hots),
+    whether the two match, hour of day, ``log1p(floor_cpm)``, whether the campaign targets
+    the locale, ``log(max_cpc)``. The slot's part is built once and copied to every row.
+    Training (:mod:`triton_models.datasets`) builds its rows here too.
 
     Examples
     --------
     >>> from datetime import UTC
     >>> cs = [Campaign(campaign_id=c, ad_id="a", category=c, locales=[], max_cpc=2, daily_budget=9, currency="USD")
     ...       for c in ("toys", "books")]
-    >>> slot = dict(channel="web", scene="search", ts=datetime(2026, 1, 1, tzinfo=UTC), locale="en", floor_cpm=1.0,
-    ...             context_category="toys")
-    >>> block = ctr_feature_block(**slot, campaigns=cs)
-    >>> bool((block == np.asarray([ctr_features(**slot, campaign=c) for c in cs], dtype=np.float32)).all())
-    True
+    >>> block = ctr_feature_block(channel="web", scene="search", ts=datetime(2026, 1, 1, tzinfo=UTC), locale="en",
+    ...                           floor_cpm=1.0, context_category="toys", campaigns=cs)
+    >>> block.shape == (2, N_CTR_FEATURES), block[:, _CTR_MATCH].tolist()
+    (True, [1.0, 0.0])
     """
     slot = [
         *one_hot(channel, KNOWN_CHANNELS),
@@ -262,8 +232,8 @@ def segment_of(model: str, row: Sequence[float]) -> str | None:
     --------
     >>> c = Campaign(campaign_id="c", ad_id="a", category="toys", locales=[], max_cpc=2, daily_budget=9, currency="USD")
     >>> from datetime import UTC
-    >>> row = ctr_features(channel="web", scene="search", ts=datetime(2026, 1, 1, tzinfo=UTC), locale="en",
-    ...                    floor_cpm=1.0, context_category=None, campaign=c)
+    >>> row = ctr_feature_block(channel="web", scene="search", ts=datetime(2026, 1, 1, tzinfo=UTC), locale="en",
+    ...                         floor_cpm=1.0, context_category=None, campaigns=[c])[0]
     >>> segment_of("ctr", row), segment_of("ctr", [0.0] * N_CTR_FEATURES), segment_of("ctr", [1.0])
     ('toys', None, None)
     """

@@ -17,7 +17,7 @@ from typing import Final
 import numpy as np
 from tqdm.auto import tqdm
 
-from agents.features import MODEL_FEATURES, conversion_features, ctr_features, fraud_features, locale_matches
+from agents.features import MODEL_FEATURES, conversion_features, ctr_feature_block, fraud_features, locale_matches
 from streams.synthetic import draws
 from streams.synthetic.world import World, p_click, p_convert, p_fraud
 
@@ -80,10 +80,10 @@ def ctr_row(rng: random.Random, world: World) -> tuple[list[float], float]:
     floor_cpm = draws.draw_floor_cpm(rng, scene)
     campaign = world.campaigns[draws.choose_campaign(rng, world, category)]
     ts = _random_ts(rng)
-    features = ctr_features(
+    features = ctr_feature_block(
         channel=channel, scene=scene, ts=ts, locale=user.locale, floor_cpm=floor_cpm,
-        context_category=category, campaign=campaign,
-    )  # fmt: skip
+        context_category=category, campaigns=[campaign],
+    )[0].tolist()  # fmt: skip
     proba = p_click(
         channel=channel,
         scene=scene,

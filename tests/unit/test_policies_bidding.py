@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import UTC, date, datetime, timedelta
 
@@ -16,9 +17,9 @@ from agents.bidding.campaign_cache import CampaignCache
 from agents.bidding.pacing import budget_share, budget_state, day_progress, pacing_multiplier
 from agents.bidding.policy import bid_for, candidate_campaigns, choose_bid
 from agents.catalog import CatalogStore
-from agents.features import CTR_SCENES, N_CTR_FEATURES, ctr_feature_block, ctr_features
+from agents.features import CTR_SCENES, N_CTR_FEATURES, ctr_feature_block, hour_of_day, locale_matches, one_hot
 from schemas.catalog import Campaign
-from schemas.common import CATEGORIES
+from schemas.common import CATEGORIES, KNOWN_CHANNELS
 from schemas.errors import DecodeError
 from schemas.reasons import Reason
 from streams.settings import BiddingPolicy
@@ -171,6 +172,22 @@ def test_bid_for_caps_at_the_contracts_ceiling() -> None:
     assert bid_for(0.1, c, BiddingPolicy(), shading=0.5) == pytest.approx(1000 * 0.1 * 2.0 * 0.6 * 0.5)
 
 
+def ctr_row(*, channel: str, scene: str, ts: datetime, locale: str | None, floor_cpm: float,
+            context_category: str | None, campaign: Campaign) -> list[float]:  # fmt: skip
+    """The ctr features of one (slot, campaign) pair, spelled out column by column (the test's oracle)."""
+    return [
+        *one_hot(channel, KNOWN_CHANNELS),
+        *one_hot(scene, CTR_SCENES, other=False),
+        *one_hot(campaign.category, CATEGORIES, other=False),
+        *one_hot(context_category, CATEGORIES, other=False),
+        1.0 if context_category == campaign.category else 0.0,
+        *hour_of_day(ts),
+        math.log1p(floor_cpm),
+        locale_matches(locale, campaign),
+        math.log(campaign.max_cpc),
+    ]
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     st.sampled_from(("web", "app", "store", "kiosk")),
@@ -189,7 +206,7 @@ def test_a_slots_feature_block_equals_its_rows_built_one_by_one(
     campaigns = [campaign(f"c{i}", cat, cpc, locales=locales) for i, (cat, cpc, locales) in enumerate(specs)]
     slot = dict(channel=channel, scene=scene, ts=ts, locale=locale, floor_cpm=floor, context_category=category)
     block = ctr_feature_block(**slot, campaigns=campaigns)
-    rows = np.asarray([ctr_features(**slot, campaign=c) for c in campaigns], dtype=np.float32)
+    rows = np.asarray([ctr_row(**slot, campaign=c) for c in campaigns], dtype=np.float32)
     assert block.shape == (len(campaigns), N_CTR_FEATURES)
     assert block.tobytes() == rows.reshape(-1, N_CTR_FEATURES).tobytes()
 

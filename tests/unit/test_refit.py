@@ -32,7 +32,7 @@ REPLAY_ROWS: Final = 12_000
 POLICY: Final = RefitPolicy(min_examples=2_000, holdout_fraction=0.25, min_recent_improvement=0.005,
                             max_replay_regression=0.05)  # fmt: skip
 CAMPAIGN_CATEGORY_OFFSET: Final = len(KNOWN_CHANNELS) + 1 + len(CTR_SCENES)
-"""Index of the first campaign-category one-hot in :func:`agents.features.ctr_features`."""
+"""Index of the first campaign-category one-hot in :func:`agents.features.ctr_feature_block`."""
 
 Drawer = Callable[[random.Random, World], tuple[list[float], float]]
 
