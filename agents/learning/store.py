@@ -4,13 +4,16 @@ Files under ``settings.data_dir / "examples" / model``: ``recent.jsonl`` (append
 by line), ``replay.jsonl`` and ``state.json`` (how many older examples the reservoir
 has seen). When the recent file grows past its window by a slack, the oldest recent
 examples move into the reservoir (Algorithm R) and both files are rewritten whole
-(staged and renamed), so a crash leaves either the old or the new state.
+(staged and renamed), so a crash leaves either the old or the new state. One lock
+serialises the store's methods: the worker extends it from executor threads, one per
+agent batch, so two batches' labels may arrive at once.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import threading
 from collections import deque
 from collections.abc import Iterable
 from datetime import datetime
@@ -96,6 +99,7 @@ class ExampleStore:
         self.recent_window = recent_window
         self.replay_size = replay_size
         self.seed = seed
+        self._lock = threading.Lock()
         self._file_limit = recent_window + max(1, int(recent_window * COMPACT_SLACK))
         self._replay: list[LabelledExample] = _read_lines(directory / REPLAY_FILE)
         state_path = directory / STATE_FILE
@@ -107,7 +111,8 @@ class ExampleStore:
         self._file_lines = len(on_file)
 
     def __len__(self) -> int:
-        return len(self._recent) + len(self._replay)
+        with self._lock:
+            return len(self._recent) + len(self._replay)
 
     def append(self, example: LabelledExample) -> None:
         """Add one example (appended to the recent file at once)."""
@@ -118,22 +123,26 @@ class ExampleStore:
         batch = list(examples)
         if not batch:
             return
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with (self.directory / RECENT_FILE).open("ab") as handle:
-            handle.write(b"".join(encode(example) + b"\n" for example in batch))
-        self._file_lines += len(batch)
-        for example in batch:
-            self._push(example)
-        if self._file_lines > self._file_limit:
-            self._rewrite()
+        lines = b"".join(encode(example) + b"\n" for example in batch)
+        with self._lock:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with (self.directory / RECENT_FILE).open("ab") as handle:
+                handle.write(lines)
+            self._file_lines += len(batch)
+            for example in batch:
+                self._push(example)
+            if self._file_lines > self._file_limit:
+                self._rewrite()
 
     def recent(self) -> list[LabelledExample]:
         """The newest ``recent_window`` examples, oldest first."""
-        return list(self._recent)
+        with self._lock:
+            return list(self._recent)
 
     def replay(self) -> list[LabelledExample]:
         """The reservoir: a uniform sample of the examples older than the recent window."""
-        return list(self._replay)
+        with self._lock:
+            return list(self._replay)
 
     def since(self, change_at: datetime) -> tuple[list[LabelledExample], list[LabelledExample]]:
         """Split at a change point: examples labelled from ``change_at`` on, and every older one (replay).
@@ -157,9 +166,10 @@ class ExampleStore:
         >>> [e.decision_id for e in new], len(old)
         (['d7', 'd8', 'd9'], 5)
         """
-        new = [e for e in self._recent if e.labelled_at >= change_at]
-        old = [e for e in self._recent if e.labelled_at < change_at]
-        return new[-self.recent_window :], [*self._replay, *old]
+        with self._lock:
+            new = [e for e in self._recent if e.labelled_at >= change_at]
+            old = [e for e in self._recent if e.labelled_at < change_at]
+            return new[-self.recent_window :], [*self._replay, *old]
 
     def _push(self, example: LabelledExample) -> None:
         self._recent.append(example)

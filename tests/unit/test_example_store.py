@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -106,3 +107,16 @@ async def test_a_drift_refit_waits_for_post_change_examples_then_gives_up(tmp_pa
     policy = RefitPolicy(recent_window=50, replay_size=20, min_examples=20, change_wait_s=0.2)
     recent, _ = await refit_data(Settings(_env_file=None, refit=policy), "ctr", tmp_path, since=example(25).labelled_at)
     assert ids(recent) == list(range(25, 30))
+
+
+def test_batches_extended_from_several_threads_at_once_are_all_kept(tmp_path: Path) -> None:
+    """The worker extends a store from executor threads; a rewrite must not meet another batch's append."""
+    store = ExampleStore(tmp_path, recent_window=40, replay_size=4000, seed=4)
+    batches = [[example(t * 1000 + i) for i in range(8)] for t in range(400)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(store.extend, batches))
+    assert len(store.recent()) == 40
+    assert store.seen_old == 400 * 8 - 40
+    again = ExampleStore(tmp_path, recent_window=40, replay_size=4000, seed=4)
+    kept = ids(again.recent()) + ids(again.replay())
+    assert sorted(kept) == sorted(e_id for b in batches for e_id in ids(b))
