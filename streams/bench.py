@@ -8,7 +8,8 @@ Phases, on the embedded broker and Triton (fixed seed):
 4. event→decision latency with the decision worker fed at ``fraction`` of the
    slower saturation rate, paced in real time.
 Throughput is measured on the output records' timestamps, first to last, so
-consumer-group joins do not count.
+consumer-group joins do not count. With ``workers`` > 1 both phases run that many
+processes in one consumer group (the input partitions split between them).
 """
 
 from __future__ import annotations
@@ -128,10 +129,10 @@ def triton_counters(metrics_url: str) -> dict[str, float]:
     return dict(totals)
 
 
-def start_child(settings: Settings, module: str, name: str) -> ChildProcess:
-    """A worker-like child process with its own consumer group."""
+def start_child(settings: Settings, module: str, name: str, group: str | None = None) -> ChildProcess:
+    """A worker-like child process in consumer group ``group`` (default: a group of its own)."""
     env = child_env(settings)
-    env["STREAMDECIDE_APP_ID"] = f"bench-{name}-{uuid.uuid4().hex[:6]}"
+    env["STREAMDECIDE_APP_ID"] = group or f"bench-{name}-{uuid.uuid4().hex[:6]}"
     env["STREAMDECIDE_METRICS_PORT"] = str(free_port())
     log = settings.data_dir / "logs" / f"bench-{name}.log"
     return ChildProcess(name, [sys.executable, "-m", module, *([] if module != "streams.cli" else ["worker"])], log,
@@ -142,6 +143,21 @@ def stat_of(pid: int | None, children: bool = True) -> dict[str, float] | None:
     """CPU seconds and peak RSS of a process (tree); None when absent."""
     stat = tree_stat(pid, children) if pid is not None else None
     return None if stat is None else {"cpu_s": stat.cpu_s, "peak_rss_mb": stat.peak_rss_mb, "processes": stat.processes}
+
+
+def start_group(settings: Settings, module: str, name: str, n: int) -> list[ChildProcess]:
+    """``n`` worker-like children sharing one new consumer group."""
+    group = f"bench-{name}-{uuid.uuid4().hex[:6]}"
+    return [start_child(settings, module, f"{name}-{i}" if n > 1 else name, group) for i in range(n)]
+
+
+def stat_of_group(children: list[ChildProcess]) -> dict[str, float] | None:
+    """CPU seconds summed and the largest peak RSS over ``children`` (see :func:`stat_of`)."""
+    stats = [s for s in (stat_of(c.pid) for c in children) if s is not None]
+    if not stats:
+        return None
+    return {"cpu_s": round(sum(s["cpu_s"] for s in stats), 2), "peak_rss_mb": max(s["peak_rss_mb"] for s in stats),
+            "processes": sum(s["processes"] for s in stats)}  # fmt: skip
 
 
 async def latency_phase(
@@ -180,12 +196,19 @@ async def latency_phase(
 
 
 def run_bench(
-    settings: Settings, *, n_events: int, latency_s: float, fraction: float, seed: int, emit: Callable[[str], None]
+    settings: Settings,
+    *,
+    n_events: int,
+    latency_s: float,
+    fraction: float,
+    seed: int,
+    emit: Callable[[str], None],
+    workers: int = 1,
 ) -> dict[str, Any]:
-    """Run every phase and return the JSON-ready result."""
+    """Run every phase and return the JSON-ready result (``workers`` processes per phase)."""
     stack = Stack(settings)
-    passthrough: ChildProcess | None = None
-    worker: ChildProcess | None = None
+    passthroughs: list[ChildProcess] = []
+    deciders: list[ChildProcess] = []
     try:
         eff = stack.start(with_worker=False)
         bootstrap, kwargs = eff.kafka_bootstrap or "", kafka_client_kwargs(eff)
@@ -195,17 +218,18 @@ def run_bench(
         asyncio.run(publish(bootstrap, workload.catalog, kwargs))
         produce_eps = asyncio.run(publish(bootstrap, workload.events, kwargs))
 
-        emit("phase 1: bare passthrough")
-        passthrough = start_child(eff, "streams.passthrough", "passthrough")
+        emit(f"phase 1: bare passthrough ({workers} process{'es' if workers > 1 else ''})")
+        passthroughs = start_group(eff, "streams.passthrough", "passthrough", workers)
         out = asyncio.run(wait_outputs(bootstrap, [PASSTHROUGH_TOPIC], n_events, kwargs))
         pass_eps = rate_of([ts for ts, _ in out], n_events)
-        pass_stat = stat_of(passthrough.pid)
-        passthrough.stop()
+        pass_stat = stat_of_group(passthroughs)
+        for child in passthroughs:
+            child.stop()
 
         metrics_url = f"http://127.0.0.1:{eff.triton_metrics_port}/metrics" if stack.triton else None
         before = triton_counters(metrics_url) if metrics_url else {}
-        emit("phase 2: decision path")
-        worker = start_child(eff, "streams.cli", "worker")
+        emit(f"phase 2: decision path ({workers} worker{'s' if workers > 1 else ''})")
+        deciders = start_group(eff, "streams.cli", "worker", workers)
         decided = asyncio.run(wait_outputs(bootstrap, list(DECISION_TOPICS), workload.expected_decisions, kwargs))
         decide_eps = rate_of([ts for ts, _ in decided], n_events)
         after = triton_counters(metrics_url) if metrics_url else {}
@@ -217,6 +241,7 @@ def run_bench(
         result = {
             "command": "streamdecide bench " + " ".join(sys.argv[2:]),
             "events": n_events,
+            "workers": workers,
             "decisions_expected": workload.expected_decisions,
             "decisions_seen": len(decided),
             "preload_produce_eps": round(produce_eps, 1),
@@ -238,7 +263,7 @@ def run_bench(
             } if metrics_url else None,
             "processes": {
                 "passthrough_worker": pass_stat,
-                "decision_worker": stat_of(worker.pid),
+                "decision_worker": stat_of_group(deciders),
                 "tritonserver_and_stubs": stat_of(stack.triton.pid) if stack.triton else None,
                 "broker": stat_of(stack.broker.pid) if stack.broker else None,
                 "bench_driver": stat_of(os.getpid(), children=False),
@@ -247,9 +272,8 @@ def run_bench(
         }
         return result
     finally:
-        for child in (worker, passthrough):
-            if child is not None:
-                child.stop()
+        for child in (*deciders, *passthroughs):
+            child.stop()
         stack.stop()
 
 

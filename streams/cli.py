@@ -123,6 +123,8 @@ def build_parser() -> OneLineParser:
     bench.add_argument("--latency-seconds", type=positive(float), default=20.0, help="length of the latency phase")
     bench.add_argument("--fraction", type=positive(float), default=0.5, help="latency-phase rate / saturation")
     bench.add_argument("--seed", type=int, default=None)
+    bench.add_argument("--workers", type=positive(int), default=1,
+                       help="processes per phase, one consumer group (at most topic_partitions)")
     return parser
 
 
@@ -350,9 +352,13 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.fraction > 1:
         raise StreamdecideError(f"--fraction {args.fraction} must be <= 1 (a share of the saturation rate)")
+    if args.workers > settings.topic_partitions:
+        raise StreamdecideError(
+            f"--workers {args.workers} exceeds topic_partitions {settings.topic_partitions} (idle workers measure nothing)"
+        )
     _stop_on_sigterm()
     result = run_bench(settings, n_events=args.events, latency_s=args.latency_seconds, fraction=args.fraction,
-                       seed=settings.seed if args.seed is None else args.seed,
+                       seed=settings.seed if args.seed is None else args.seed, workers=args.workers,
                        emit=lambda s: print(s, file=sys.stderr, flush=True))
     print(encode(result).decode(), flush=True)
     return 0

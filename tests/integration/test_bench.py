@@ -1,4 +1,6 @@
-"""``streamdecide bench`` runs every phase on the real stack and accounts for every decision (no timing asserts)."""
+"""``streamdecide bench`` runs every phase on the real stack and accounts for every decision (no timing asserts).
+
+Two processes per phase share the two partitions: the smoke run also covers ``--workers``."""
 
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ def test_bench_smoke(tmp_path: Path, model_repository: Path) -> None:
         _env_file=None, data_dir=tmp_path, model_repository=model_repository, broker_port=broker,
         triton_http_port=http, triton_grpc_port=grpc, triton_metrics_port=metrics, topic_partitions=2,
     )
-    result = run_bench(settings, n_events=600, latency_s=2.0, fraction=0.25, seed=3, emit=lambda _: None)
+    result = run_bench(settings, n_events=600, latency_s=2.0, fraction=0.25, seed=3, emit=lambda _: None, workers=2)
+    assert result["workers"] == 2 and result["processes"]["decision_worker"]["processes"] >= 2
     assert result["decisions_seen"] == result["decisions_expected"] > 0
     assert result["passthrough_eps"] > 0 and result["decision_eps"] > 0
     assert result["latency"]["decisions"] > 0 and result["latency"]["p50_ms"] <= result["latency"]["p99_ms"]

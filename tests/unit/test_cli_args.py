@@ -41,3 +41,9 @@ def test_worker_without_broker_says_what_is_missing(monkeypatch: pytest.MonkeyPa
     monkeypatch.chdir("/")
     assert main(["worker"]) == 1
     assert "STREAMDECIDE_KAFKA_BOOTSTRAP" in capsys.readouterr().err
+
+
+def test_bench_refuses_more_workers_than_partitions(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--workers", "9"]) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--workers 9 exceeds topic_partitions" in err
