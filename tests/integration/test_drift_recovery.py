@@ -15,6 +15,7 @@ after promotion, and that every eligible event got its decisions, none degraded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import shutil
 from collections import Counter
@@ -52,10 +53,15 @@ are labelled before it. A shift inside the warm-up is absorbed into the detector
 RATE_EPS: Final = 60.0
 """Slow enough for the worker, on 2 cores shared with broker, Triton and the refit, to answer most
 ad slots within their tmax_ms (50-120 ms): a late bid passes (``deadline``) and never wins."""
-MAX_EVENTS: Final = 60_000
-PROMOTION_TIMEOUT_S: Final = 600.0
-AFTER_PROMOTION_S: Final = 60.0
-"""Traffic kept flowing after the promotion, to measure the new live version."""
+MAX_EVENTS: Final = 120_000
+"""A bound only: the run ends once the promoted version is measured (or a wait times out)."""
+PROMOTION_TIMEOUT_S: Final = 900.0
+"""Bound on the wait for the refit's outcome (about 5-9 min here: the alert, 300 post-alert examples, training,
+loading, 200 shadow examples)."""
+REFITTED_EXAMPLES: Final = 60
+"""Labelled electronics ctr examples scored by the promoted version that traffic keeps flowing for, to measure it."""
+AFTER_PROMOTION_TIMEOUT_S: Final = 240.0
+"""Bound on that wait (about 60-90 s here; budgets and pacing make the example rate vary 3x)."""
 DRAIN_TIMEOUT_S: Final = 90.0
 ALERT_BOUND: Final = 2_000
 """Post-shift labelled ctr examples within which the drift alert must come."""
@@ -102,17 +108,40 @@ def generator_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(own, key=lambda e: at(e["ts"]))
 
 
+async def refit_outcome(bootstrap: str) -> ModelEvent:
+    """The first ``promoted`` or ``rejected`` event of a refitted ctr version."""
+    async for record in follow(bootstrap, [MODEL_EVENTS], from_beginning=True):
+        event = ModelEvent.model_validate(loads(record.value))
+        if event.model == MODEL and event.version > 1 and event.action in ("promoted", "rejected"):
+            return event
+    raise AssertionError("ops.model-events ended")
+
+
+async def refitted_examples(bootstrap: str, promoted: ModelEvent) -> None:
+    """Returns once ``REFITTED_EXAMPLES`` shifted-segment ctr examples scored by ``promoted`` are labelled."""
+    seen = 0
+    async for record in follow(bootstrap, [LABELLED], from_beginning=True):
+        example = loads(record.value)
+        if example["model"] == MODEL and example["model_version"] == f"{MODEL}:{promoted.version}":
+            seen += segment_of(MODEL, example["features"]) == SHIFTED
+            if seen >= REFITTED_EXAMPLES:
+                return
+
+
 async def run_until_promoted(bootstrap: str) -> None:
-    """Closed-loop traffic with the shift until the ctr refit is promoted (or rejected), then a while more."""
+    """Closed-loop traffic with the shift until the ctr refit is promoted (or rejected), then until the promoted
+    version has scored enough labelled examples.
+
+    Raises ``TimeoutError`` when no outcome comes within ``PROMOTION_TIMEOUT_S``.
+    """
     producer = asyncio.create_task(produce_synthetic(
         bootstrap, rate_eps=RATE_EPS, duration_s=None, max_events=MAX_EVENTS, seed=11,
         scenario=f"{SCENARIO}@{SHIFT_AT}", client_kwargs={}, closed_loop=True))  # fmt: skip
     try:
-        async for record in follow(bootstrap, [MODEL_EVENTS], from_beginning=True):
-            event = ModelEvent.model_validate(loads(record.value))
-            if event.model == MODEL and event.version > 1 and event.action in ("promoted", "rejected"):
-                break
-        await asyncio.sleep(AFTER_PROMOTION_S)
+        outcome = await asyncio.wait_for(refit_outcome(bootstrap), PROMOTION_TIMEOUT_S)
+        if outcome.action == "promoted":
+            with contextlib.suppress(TimeoutError):  # too few examples fails the quality test, with its report
+                await asyncio.wait_for(refitted_examples(bootstrap, outcome), AFTER_PROMOTION_TIMEOUT_S)
     finally:
         producer.cancel()
         await asyncio.gather(producer, return_exceptions=True)
@@ -132,7 +161,7 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     request.addfinalizer(worker.stop)
     asyncio.run(wait_until_deciding(bootstrap, worker))
     try:
-        asyncio.run(asyncio.wait_for(run_until_promoted(bootstrap), PROMOTION_TIMEOUT_S))
+        asyncio.run(run_until_promoted(bootstrap))
     except TimeoutError:
         refit_log = data_dir / "logs" / f"refit-{MODEL}.log"
         tail = refit_log.read_text()[-3000:] if refit_log.exists() else "(no refit started)"
@@ -265,4 +294,8 @@ def test_closed_loop_wins_follow_the_bids(run: Run) -> None:
         bid = bids[win["decision_id"]]
         assert win["campaign_id"] == bid["campaign_id"] and 0 < win["clearing_cpm"] <= bid["bid_cpm"], (win, bid)
     clicks = [e for e in run.events if e["kind"] == "ad_click"]
-    print(f"\nwins {len(wins)} of {sum(1 for b in bids.values() if b['bid_cpm'] > 0)} bids, clicks {len(clicks)}")
+    passes = Counter(r for b in bids.values() if b["bid_cpm"] == 0 for r in b["reasons"])
+    latencies = sorted(b["latency_ms"] for b in bids.values())
+    print(f"\nwins {len(wins)} of {sum(1 for b in bids.values() if b['bid_cpm'] > 0)} bids of {len(bids)} slots, "
+          f"clicks {len(clicks)}; pass reasons {dict(passes.most_common())}; bid latency p50 "
+          f"{latencies[len(latencies) // 2]:.0f} ms, p90 {latencies[len(latencies) * 9 // 10]:.0f} ms")  # fmt: skip
