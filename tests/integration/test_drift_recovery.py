@@ -63,8 +63,9 @@ REFITTED_EXAMPLES: Final = 60
 AFTER_PROMOTION_TIMEOUT_S: Final = 240.0
 """Bound on that wait (about 60-90 s here; budgets and pacing make the example rate vary 3x)."""
 DRAIN_TIMEOUT_S: Final = 90.0
-ALERT_BOUND: Final = 2_000
-"""Post-shift labelled ctr examples within which the drift alert must come."""
+ALERT_BOUND: Final = 2_500
+"""Post-shift labelled ctr examples within which the drift alert must come (measured: 839, 869, 902 and 1,903;
+the slow run had 175 pre-shift examples where the others had about 600, so a noisier reference)."""
 WORKER_ENV: Final = {
     "learning__click_window_s": "5", "learning__order_window_s": "5", "learning__chargeback_window_s": "10",
     "refit__auto": "true", "refit__min_examples": "300", "refit__shadow_examples": "200",
