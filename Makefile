@@ -7,7 +7,7 @@ PIPFLAGS := --disable-pip-version-check -q
 APT_PACKAGES := r-cran-bayesm prometheus docker-compose
 APT_STAMP := $(VENV)/.apt-packages
 
-.PHONY: setup demo test test-unit test-integration schemas audit clean
+.PHONY: setup demo test test-unit test-integration test-drift schemas audit clean
 
 setup: $(STAMP) $(APT_STAMP)
 	$(BIN)/streamdecide train --if-missing
@@ -35,6 +35,10 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The end-to-end drift scenario (about 10 min; opt-in, see tests/integration/test_drift_recovery.py).
+test-drift: setup
+	DRIFT_E2E=1 $(BIN)/python -m pytest tests/integration/test_drift_recovery.py -s $(PYTEST_ARGS)
 
 test-unit: setup
 	$(BIN)/python -m pytest tests/unit schemas streams agents triton_models $(PYTEST_ARGS)
