@@ -400,6 +400,17 @@ class RefitPolicy(BaseModel):
     min_recent_improvement: float = Field(
         0.005, ge=0, description="Smallest relative log-loss decrease required on held-out recent data and in shadow."
     )
+    min_holdout_positives: int = Field(
+        30,
+        ge=0,
+        description="Positives the held-out recent rows need for the recent gate to judge; with fewer, "
+        "it rejects only a significantly worse candidate and the shadow decides.",
+    )
+    recent_gate_z: float = Field(
+        2.0,
+        ge=0,
+        description="Standard errors by which a candidate with too few held-out positives must be worse to be rejected.",
+    )
     segment_offset_prior: float = Field(
         1.0, gt=0, description="Precision of the prior on a refit's per-segment logit offsets (higher: needs more evidence)."
     )

@@ -85,7 +85,9 @@ class Calibration(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    method: Literal["platt", "temperature", "none"] = "platt"
+    method: Literal["platt", "temperature", "inherited", "none"] = Field(
+        default="platt", description="How it was fitted; inherited: a refit kept the live version's scaling."
+    )
     temperature: float
     bias: float
     segment_offsets: dict[str, float] = Field(

@@ -8,8 +8,9 @@ of those rows, and a logit offset per segment (e.g. ad category) on the recent r
 shift confined to one segment is corrected where fine-tuning on a few hundred rows would
 barely move it. Candidate and live are then scored on held-out recent rows and on
 held-out replay rows: the candidate is promoted only if its log-loss on recent data
-improves by ``min_recent_improvement`` and rises by at most ``max_replay_regression``
-on the old data (both relative to the live model's). The replay gate measures forgetting,
+improves by ``min_recent_improvement`` (or the held-out recent rows hold too few positives
+to tell, see :func:`judge`) and rises by at most ``max_replay_regression`` on the old data (both
+relative to the live model's). The replay gate measures forgetting,
 so it scores the candidate without its segment offsets: an offset is the evidence that one
 segment's world changed, and it is judged on recent data and in shadow instead (its cost on
 the old rows is recorded as ``replay_regression_with_offsets``).
@@ -36,7 +37,7 @@ from streams.settings import RefitPolicy
 from triton_models.calibration import PlattScaling, fit_offset
 from triton_models.card import Calibration, DataDescription, HeldOutMetrics, ModelCard
 from triton_models.datasets import MODELS, Dataset
-from triton_models.metrics import evaluate
+from triton_models.metrics import evaluate, relative_log_loss_change
 from triton_models.nets import MLP, CalibratedClassifier, from_artifact, to_artifact
 from triton_models.repository import WEIGHTS_FILE, write_version
 from triton_models.train import TORCH_THREADS, TrainingConfig, _calibrate, fit_net
@@ -80,6 +81,9 @@ class RefitEvaluation(BaseModel):
     candidate_replay: HeldOutMetrics | None
     live_replay: HeldOutMetrics | None
     recent_improvement: float | None = Field(description="(live - candidate) / live log-loss on held-out recent rows.")
+    recent_improvement_se: float | None = Field(
+        None, description="Standard error of recent_improvement (paired held-out rows)."
+    )
     replay_regression: float | None = Field(
         description="(candidate - live) / live log-loss on held-out replay rows, the candidate without segment offsets."
     )
@@ -153,6 +157,16 @@ def load_live(repository: Path, model: str, version: int | None) -> CalibratedCl
     return from_artifact(torch.load(path, map_location="cpu", weights_only=True))
 
 
+def live_scaling(live: CalibratedClassifier) -> PlattScaling:
+    """The live version's Platt scaling, for a candidate fine-tuned from it.
+
+    Too few positives to fit a scaling (fraud's chargebacks are rare) must not leave the
+    candidate uncalibrated: it was fine-tuned from the live network with the same
+    positive-class weight, so its logits carry the same shift, and the live scaling undoes it.
+    """
+    return PlattScaling(temperature=float(live.temperature), bias=float(live.bias))
+
+
 def fine_tune(net: MLP, train: Dataset, config: TrainingConfig, pos_weight: float, seed: int) -> MLP:
     """Continue training ``net`` on ``train`` (its standardisation is kept), in place."""
     torch.manual_seed(seed)
@@ -172,12 +186,15 @@ def fine_tune(net: MLP, train: Dataset, config: TrainingConfig, pos_weight: floa
     return net.eval()
 
 
+def _proba(model: CalibratedClassifier, data: Dataset) -> np.ndarray:
+    with torch.inference_mode():
+        return model(torch.from_numpy(data.x)).double().numpy().ravel()
+
+
 def _metrics(model: CalibratedClassifier | None, data: Dataset) -> HeldOutMetrics | None:
     if model is None or data.rows == 0:
         return None
-    with torch.inference_mode():
-        proba = model(torch.from_numpy(data.x)).double().numpy().ravel()
-    values = evaluate(data.y, proba)
+    values = evaluate(data.y, _proba(model, data))
     return HeldOutMetrics(**{**values, "n": int(values["n"])})
 
 
@@ -189,9 +206,20 @@ def _relative(live: HeldOutMetrics | None, candidate: HeldOutMetrics | None) -> 
 
 
 def judge(
-    policy: RefitPolicy, recent_rows: int, recent_change: float | None, replay_change: float | None
+    policy: RefitPolicy,
+    recent_rows: int,
+    recent_change: float | None,
+    replay_change: float | None,
+    recent_se: float | None = None,
+    recent_positives: int | None = None,
 ) -> tuple[Decision, list[str]]:
     """The offline verdict from relative log-loss changes (negative = the candidate is better).
+
+    The recent gate needs ``min_holdout_positives`` positives among the held-out recent rows
+    to judge: with fewer (a drift refit holds out a few dozen rows with a handful of clicks)
+    one click moves the log-loss by tens of percent, so the gate only rejects a candidate that
+    is significantly worse (``change - recent_gate_z · recent_se > 0``) and otherwise leaves
+    the verdict to the shadow, which judges ``shadow_examples`` live rows.
 
     Examples
     --------
@@ -200,15 +228,34 @@ def judge(
     ('promote', ['recent log-loss -5.00% (need <= -1.00%)', 'replay log-loss +1.00% (allowed <= +2.00%)'])
     >>> judge(p, 500, -0.05, 0.10)[0], judge(p, 500, 0.0, None)[0], judge(p, 50, -0.5, 0.0)[1][0]
     ('reject', 'reject', 'only 50 recent examples (need 100)')
+    >>> decision, reasons = judge(p, 500, 0.03, 0.0, recent_se=0.04, recent_positives=4)
+    >>> decision, reasons[0]
+    ('promote', 'recent log-loss +3.00% ± 8.00% with 4 held-out positives (30 to judge): the shadow decides')
+    >>> judge(p, 500, 0.03, 0.0, recent_se=0.01, recent_positives=4)[1][0]
+    'recent log-loss +3.00% ± 2.00% with 4 held-out positives: significantly worse'
+    >>> judge(p, 500, 0.03, 0.0, recent_se=0.04, recent_positives=80)[1][0]
+    'recent log-loss +3.00% (need <= -1.00%)'
     """
     if recent_rows < policy.min_examples:
         return "reject", [f"only {recent_rows} recent examples (need {policy.min_examples})"]
     reasons, ok = [], True
-    if recent_change is not None:
-        ok &= recent_change <= -policy.min_recent_improvement
-        reasons.append(f"recent log-loss {recent_change:+.2%} (need <= {-policy.min_recent_improvement:+.2%})")
-    else:
+    need = -policy.min_recent_improvement
+    few_positives = recent_positives is not None and recent_positives < policy.min_holdout_positives
+    if recent_change is None:
         reasons.append("no live model to compare on recent data")
+    elif recent_change <= need:
+        reasons.append(f"recent log-loss {recent_change:+.2%} (need <= {need:+.2%})")
+    elif few_positives:
+        margin = 0.0 if recent_se is None else policy.recent_gate_z * recent_se
+        evidence = f"recent log-loss {recent_change:+.2%} ± {margin:.2%} with {recent_positives} held-out positives"
+        if recent_change - margin > 0:
+            ok = False
+            reasons.append(f"{evidence}: significantly worse")
+        else:
+            reasons.append(f"{evidence} ({policy.min_holdout_positives} to judge): the shadow decides")
+    else:
+        ok = False
+        reasons.append(f"recent log-loss {recent_change:+.2%} (need <= {need:+.2%})")
     if replay_change is not None:
         ok &= replay_change <= policy.max_replay_regression
         reasons.append(f"replay log-loss {replay_change:+.2%} (allowed <= {policy.max_replay_regression:+.2%})")
@@ -322,6 +369,8 @@ def refit(
         scaling, method = _calibrate(candidate_net, calibration) if calibration.rows else (PlattScaling(), "none")
     except ValueError:  # the logits rank the labels backwards: leave them uncalibrated, the gates judge
         scaling, method, ranks = PlattScaling(), "none", False
+    if method == "none" and ranks and live is not None:
+        scaling, method = live_scaling(live), "inherited"
     candidate = CalibratedClassifier(candidate_net, scaling.temperature, scaling.bias).eval()
     segment_offsets: dict[str, float] = {}
     if ranks:  # offsets refine a calibration; logits that rank the labels backwards get neither
@@ -335,14 +384,19 @@ def refit(
                            ("candidate_replay", network_only, hold_replay), ("live_replay", live, hold_replay))
     }  # fmt: skip
     recent_change = _relative(scores["live_recent"], scores["candidate_recent"])
+    recent_se = None
+    if live is not None and hold_recent.rows:
+        recent_change, recent_se = relative_log_loss_change(hold_recent.y, _proba(live, hold_recent),
+                                                            _proba(candidate, hold_recent))  # fmt: skip
     replay_change = _relative(scores["live_replay"], scores["candidate_replay"])
     replay_change_with_offsets = _relative(scores["live_replay"], _metrics(candidate, hold_replay))
-    decision, reasons = judge(policy, recent.rows, recent_change, replay_change)
+    decision, reasons = judge(policy, recent.rows, recent_change, replay_change, recent_se, int(hold_recent.y.sum()))
     evaluation = RefitEvaluation(
         live_version=live_version, decision=decision, reasons=reasons, recent_rows=recent.rows,
         replay_rows=replay.rows, train_rows=fit_rows.rows, calibration_rows=calibration.rows,
         holdout_recent_rows=hold_recent.rows, holdout_replay_rows=hold_replay.rows,
         recent_improvement=None if recent_change is None else -recent_change,
+        recent_improvement_se=recent_se,
         replay_regression=replay_change, replay_regression_with_offsets=replay_change_with_offsets,
         shuffled_labels=shuffle_labels, **scores,
     )  # fmt: skip

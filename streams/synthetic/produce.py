@@ -83,7 +83,7 @@ async def produce_synthetic(
     seed, scenario
         The world and the scenario of :func:`~streams.synthetic.traffic.iter_events`.
     client_kwargs
-        Extra ``AIOKafkaProducer`` arguments (security settings).
+        Extra ``AIOKafkaProducer`` arguments (security settings; ``linger_ms`` overrides the default).
     on_progress
         Called with the counts so far about every half second.
     closed_loop
@@ -101,7 +101,7 @@ async def produce_synthetic(
         raise ValueError(f"rate_eps must be positive, got {rate_eps}")
     world = World.from_seed(seed)
     counts: Counter[str] = Counter()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=LINGER_MS, **client_kwargs)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **{"linger_ms": LINGER_MS, **client_kwargs})
     await producer.start()
     try:
         sender = _Sender(producer)
@@ -248,7 +248,7 @@ async def produce_file(bootstrap: str, path: Path, topic: str, client_kwargs: di
         Number of messages sent.
     """
     sent = 0
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=LINGER_MS, **client_kwargs)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **{"linger_ms": LINGER_MS, **client_kwargs})
     await producer.start()
     try:
         sender = _Sender(producer)

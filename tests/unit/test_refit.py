@@ -109,9 +109,23 @@ def test_shuffled_labels_candidate_is_rejected() -> None:
     print(f"\nshuffled-label candidate: recent log-loss live={ev.live_recent.log_loss:.5f} "
           f"candidate={ev.candidate_recent.log_loss:.5f}; auc {ev.live_recent.auc:.4f} -> "
           f"{ev.candidate_recent.auc:.4f}; replay {ev.replay_regression:+.2%}")  # fmt: skip
+    print(f"reasons: {ev.reasons}")
     assert not outcome.promote
     assert ev.shuffled_labels and ev.decision == "reject"
     assert ev.candidate_recent.auc < ev.live_recent.auc
+
+
+def test_a_refit_with_too_few_positives_to_calibrate_keeps_the_live_scaling() -> None:
+    """Rare positives (fraud's chargebacks): the fine-tuned candidate inherits the live Platt scaling, not none."""
+    _, live, recent, _ = shifted_world()
+    rows = POLICY.min_examples
+    rare = Dataset(recent.x[:rows], np.where(np.arange(rows) < 10, 1.0, 0.0).astype(np.float32))
+    no_replay = Dataset(recent.x[:0], recent.y[:0])
+    outcome = refit("ctr", rare, no_replay, POLICY, SEED, live=live, live_version=1)
+    scaling = outcome.card.calibration
+    assert scaling.method == "inherited"
+    assert (scaling.temperature, scaling.bias) == pytest.approx((float(live.temperature), float(live.bias)))
+    assert float(outcome.model.temperature) == pytest.approx(float(live.temperature))
 
 
 def test_too_few_examples_is_an_error() -> None:
@@ -126,6 +140,15 @@ def test_judge_gates() -> None:
     assert judge(POLICY, 5000, -0.001, 0.0)[0] == "reject"
     assert judge(POLICY, 5000, -0.05, 0.08)[0] == "reject"
     assert judge(POLICY, 5000, None, None)[0] == "promote"
+
+
+def test_the_recent_gate_leaves_a_holdout_with_few_positives_to_the_shadow() -> None:
+    """A handful of held-out clicks cannot reject a candidate unless it is significantly worse; enough clicks can."""
+    few = POLICY.min_holdout_positives - 1
+    assert judge(POLICY, 5000, 0.04, 0.0, recent_se=0.05, recent_positives=few)[0] == "promote"
+    assert judge(POLICY, 5000, 0.04, 0.0, recent_se=0.01, recent_positives=few)[0] == "reject"
+    assert judge(POLICY, 5000, 0.04, 0.0, recent_se=0.05, recent_positives=POLICY.min_holdout_positives)[0] == "reject"
+    assert judge(POLICY, 5000, 0.04, 0.08, recent_se=0.05, recent_positives=few)[0] == "reject", "replay still gates"
 
 
 def test_written_candidate_is_the_next_version_with_its_evaluation(tmp_path) -> None:
