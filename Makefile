@@ -7,7 +7,7 @@ PIPFLAGS := --disable-pip-version-check -q
 APT_PACKAGES := r-cran-bayesm prometheus docker-compose
 APT_STAMP := $(VENV)/.apt-packages
 
-.PHONY: setup demo test test-unit test-integration test-drift schemas audit clean
+.PHONY: setup demo test test-unit test-integration test-drift test-crash schemas audit clean
 
 setup: $(STAMP) $(APT_STAMP)
 	$(BIN)/streamdecide train --if-missing
@@ -39,6 +39,10 @@ test: setup
 # The end-to-end drift scenario (about 10 min; opt-in, see tests/integration/test_drift_recovery.py).
 test-drift: setup
 	DRIFT_E2E=1 $(BIN)/python -m pytest tests/integration/test_drift_recovery.py -s $(PYTEST_ARGS)
+
+# Crash safety: SIGTERM then three SIGKILLs of the worker during 20,000 events (about 4 min; opt-in, issue 7).
+test-crash: setup
+	CRASH_E2E=1 $(BIN)/python -m pytest tests/integration/test_crash_safety.py -s $(PYTEST_ARGS)
 
 test-unit: setup
 	$(BIN)/python -m pytest tests/unit schemas streams agents triton_models $(PYTEST_ARGS)
