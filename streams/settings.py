@@ -409,7 +409,8 @@ class RefitPolicy(BaseModel):
     recent_gate_z: float = Field(
         2.0,
         ge=0,
-        description="Standard errors by which a candidate with too few held-out positives must be worse to be rejected.",
+        description="Standard errors by which a candidate with too few held-out positives must be worse "
+        "to be rejected.",
     )
     segment_offset_prior: float = Field(
         1.0, gt=0, description="Precision of the prior on a refit's per-segment logit offsets (higher: needs more evidence)."

@@ -266,7 +266,8 @@ def where(lost: list[tuple[str, str]], events: list[tuple[ConsumerRecord, dict[s
 
 def report(name: str, outcome: Outcome, record: Callable[[str, object], None]) -> None:
     print(f"\n{name}: {outcome.events} events, {outcome.decisions} decisions, lost {len(outcome.lost)}, "
-          f"duplicates {outcome.duplicates} ({len(outcome.duplicates_before_kill)} before the first SIGKILL), rejoin s {[round(s, 1) for s in outcome.rejoin_s]}, "
+          f"duplicates {outcome.duplicates} ({len(outcome.duplicates_before_kill)} before the first SIGKILL), "
+          f"rejoin s {[round(s, 1) for s in outcome.rejoin_s]}, "
           f"read: {outcome.read.refetches} gaps fetched again, {outcome.read.holes} holes")  # fmt: skip
     for key in ("events", "decisions", "duplicates", "rejoin_s"):
         record(f"{name}_{key}", getattr(outcome, key))
@@ -275,8 +276,10 @@ def report(name: str, outcome: Outcome, record: Callable[[str, object], None]) -
 
 
 @pytest.fixture
-def workers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, triton: EmbeddedTriton) -> Workers:
-    """A fresh broker with the topics and the catalog, and a worker deciding (group and data dir kept across restarts)."""
+def workers(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, triton: EmbeddedTriton
+) -> Workers:
+    """A fresh broker, topics and catalog, and a worker deciding (group and data dir kept across restarts)."""
     bootstrap = start_broker(request, tmp_path_factory)
     asyncio.run(create_topics(bootstrap))
     catalog = [(topic, key.encode(), encode(record)) for topic, key, record in iter_catalog(World.from_seed(SEED))]
