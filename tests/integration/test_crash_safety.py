@@ -19,6 +19,7 @@ import signal
 import time
 import uuid
 from collections import Counter
+from contextlib import suppress
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,8 +195,11 @@ async def committed_offsets(bootstrap: str, group: str, parts: list[TopicPartiti
     return {tp: meta.offset for tp, meta in committed.items() if meta is not None}
 
 
-async def wait_drained(bootstrap: str, group: str, ends: dict[TopicPartition, int], worker: ChildProcess) -> None:
-    """Wait until ``group`` committed the end of every input partition (decisions are flushed before a commit)."""
+async def wait_drained(bootstrap: str, group: str, ends: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
+    """Wait until ``group`` committed the end of every input partition (decisions are flushed before a commit).
+
+    Returns the last committed offsets seen: short of ``ends`` when the wait timed out.
+    """
     committed: dict[TopicPartition, int] = {}
 
     async def poll() -> None:
@@ -206,12 +210,33 @@ async def wait_drained(bootstrap: str, group: str, ends: dict[TopicPartition, in
                 return
             await asyncio.sleep(1.0)
 
-    try:
+    with suppress(TimeoutError):
         await asyncio.wait_for(poll(), DRAIN_TIMEOUT_S)
-    except TimeoutError:
-        behind = {f"{tp.topic}[{tp.partition}]": (committed.get(tp), end) for tp, end in ends.items()}
-        raise AssertionError(f"worker did not commit the input ends (committed, end): {behind}\n"
-                             f"{worker.log_tail()}") from None  # fmt: skip
+    return committed
+
+
+def stalled(
+    committed: dict[TopicPartition, int], ends: dict[TopicPartition, int],
+    events: list[tuple[ConsumerRecord, dict[str, Any]]], decided_ids: set[tuple[str, str]], catalogued: set[str],
+) -> dict[str, dict[str, object]]:
+    """For each partition whose commit stopped short of its end: whether the events at and after it were decided.
+
+    A commit stuck at an event that never got its decision while later ones did means that one
+    message was dropped between the fetch and the agent (not acknowledged, so never committed past).
+    """
+    out: dict[str, dict[str, object]] = {}
+    for tp, end in ends.items():
+        at = committed.get(tp, -1)
+        if at >= end:
+            continue
+        after = [(r.offset, all(pair in decided_ids for pair in expected_decisions(e, catalogued)))
+                 for r, e in events if TopicPartition(r.topic, r.partition) == tp and r.offset >= at]  # fmt: skip
+        out[f"{tp.topic}[{tp.partition}]"] = {
+            "committed": at, "end": end, "first_after_commit": after[:5],
+            "undecided_after_commit": sum(not ok for _, ok in after),
+            "decided_after_commit": sum(ok for _, ok in after),
+        }  # fmt: skip
+    return out
 
 
 async def read_inputs(bootstrap: str, stats: ReadStats) -> list[tuple[ConsumerRecord, dict[str, Any]]]:
@@ -226,7 +251,7 @@ async def check(bootstrap: str, workers: Workers, stream: Stream) -> Outcome:
     inputs = await asyncio.wait_for(read_inputs(bootstrap, inputs_stats), READ_TIMEOUT_S)
     ends = {tp: end for tp, end in inputs_stats.ends.items() if tp.topic in EVENT_TOPICS}
     assert workers.current is not None
-    await wait_drained(bootstrap, workers.group, ends, workers.current)
+    committed = await wait_drained(bootstrap, workers.group, ends)
     catalogued = {v["product_id"] for r, v in inputs if r.topic == PRODUCTS}
     events = [(r, v) for r, v in inputs if r.topic in EVENT_TOPICS and not str(v.get("event_id")).startswith("probe-")]
     wanted = {pair for _, e in events for pair in expected_decisions(e, catalogued)}
@@ -238,6 +263,9 @@ async def check(bootstrap: str, workers: Workers, stream: Stream) -> Outcome:
     stats = ReadStats()
     decided = await asyncio.wait_for(read_all(bootstrap, [BIDS, PRICES, FRAUD], stats), READ_TIMEOUT_S)
     ids = Counter((t, v["decision_id"]) for t, v in decided)
+    if behind := stalled(committed, ends, events, set(ids), catalogued):
+        raise AssertionError(f"worker did not commit the input ends within {DRAIN_TIMEOUT_S:.0f} s: {behind}\n"
+                             f"{workers.current.log_tail()}")  # fmt: skip
     inconsistent = [
         v["decision_id"] for t, v in decided
         if v["decision_id"] != decision_id_for(v["event_id"], DECISION_TYPE[t])
