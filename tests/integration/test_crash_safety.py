@@ -264,7 +264,8 @@ async def check(bootstrap: str, workers: Workers, stream: Stream) -> Outcome:
     decided = await asyncio.wait_for(read_all(bootstrap, [BIDS, PRICES, FRAUD], stats), READ_TIMEOUT_S)
     ids = Counter((t, v["decision_id"]) for t, v in decided)
     if behind := stalled(committed, ends, events, set(ids), catalogued):
-        raise AssertionError(f"worker did not commit the input ends within {DRAIN_TIMEOUT_S:.0f} s: {behind}\n"
+        raise AssertionError(f"worker did not commit the input ends within {DRAIN_TIMEOUT_S:.0f} s: {behind}; "
+                             f"committed at each signal {signal_commits(stream)}\n"
                              f"{workers.current.log_tail()}")  # fmt: skip
     inconsistent = [
         v["decision_id"] for t, v in decided
@@ -290,6 +291,11 @@ def where(lost: list[tuple[str, str]], events: list[tuple[ConsumerRecord, dict[s
         if any(pair in missing for pair in expected_decisions(event, catalogued)):
             found.setdefault(f"{record.topic}[{record.partition}]", []).append(record.offset)
     return found
+
+
+def signal_commits(stream: Stream) -> list[dict[str, int]]:
+    """The group's committed input offsets just before each signal, by ``topic[partition]``."""
+    return [{f"{tp.topic}[{tp.partition}]": offset for tp, offset in c.items()} for c in stream.committed_at_signals]
 
 
 def report(name: str, outcome: Outcome, record: Callable[[str, object], None]) -> None:
@@ -329,7 +335,7 @@ def test_stop_and_kills_lose_no_event_and_the_stop_decides_nothing_twice(
     assert not outcome.lost, (
         f"{len(outcome.lost)} eligible events without a decision, e.g. {outcome.lost[:5]}; their input offsets "
         f"{ {tp: (min(o), max(o), len(o)) for tp, o in outcome.lost_at.items()} }; committed at each signal "
-        f"{[{f'{tp.topic}[{tp.partition}]': o for tp, o in c.items()} for c in stream.committed_at_signals]}"
+        f"{signal_commits(stream)}"
     )
     assert not outcome.inconsistent, f"decision ids not derived from their event: {outcome.inconsistent[:5]}"
     assert not outcome.duplicates_before_kill, (
