@@ -85,11 +85,13 @@ def _row_log_losses(y: np.ndarray, p: np.ndarray) -> np.ndarray:
 
 def relative_log_loss_change(
     y_true: np.ndarray, reference: np.ndarray, candidate: np.ndarray
-) -> tuple[float, float]:
+) -> tuple[float, float] | None:
     """``(candidate - reference) / reference`` mean log-loss on the same rows, and its standard error.
 
     The rows are paired, so the error is that of the mean per-row difference: what matters
     on a few dozen held-out rows with a handful of positives, where one click moves the mean.
+    ``None`` when the reference's log-loss is 0 (no rows, or a perfect reference); the error
+    is infinite with a single row.
 
     Examples
     --------
@@ -102,10 +104,11 @@ def relative_log_loss_change(
     _, p_candidate = _as_arrays(y_true, candidate)
     loss_reference = _row_log_losses(y, p_reference)
     base = float(loss_reference.mean()) if y.size else 0.0
-    if base <= 0 or y.size < 2:
-        return 0.0, float("inf")
+    if base <= 0:
+        return None
     difference = _row_log_losses(y, p_candidate) - loss_reference
-    return float(difference.mean()) / base, float(difference.std(ddof=1) / np.sqrt(y.size)) / base
+    se = float(difference.std(ddof=1) / np.sqrt(y.size)) / base if y.size > 1 else float("inf")
+    return float(difference.mean()) / base, se
 
 
 def expected_calibration_error(y_true: np.ndarray, y_proba: np.ndarray, n_bins: int = ECE_BINS) -> float:

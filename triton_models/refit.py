@@ -383,11 +383,9 @@ def refit(
         for name, m, d in (("candidate_recent", candidate, hold_recent), ("live_recent", live, hold_recent),
                            ("candidate_replay", network_only, hold_replay), ("live_replay", live, hold_replay))
     }  # fmt: skip
-    recent_change = _relative(scores["live_recent"], scores["candidate_recent"])
-    recent_se = None
-    if live is not None and hold_recent.rows:
-        recent_change, recent_se = relative_log_loss_change(hold_recent.y, _proba(live, hold_recent),
-                                                            _proba(candidate, hold_recent))  # fmt: skip
+    paired = None if live is None else relative_log_loss_change(hold_recent.y, _proba(live, hold_recent),
+                                                                 _proba(candidate, hold_recent))  # fmt: skip
+    recent_change, recent_se = paired if paired is not None else (None, None)
     replay_change = _relative(scores["live_replay"], scores["candidate_replay"])
     replay_change_with_offsets = _relative(scores["live_replay"], _metrics(candidate, hold_replay))
     decision, reasons = judge(policy, recent.rows, recent_change, replay_change, recent_se, int(hold_recent.y.sum()))
