@@ -53,7 +53,8 @@ offset, 0.85 from about 180 examples, is short of the shift), so the scenario do
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(os.environ.get(OPT_IN) != "1", reason=f"opt-in end-to-end drift scenario: {OPT_IN}=1"),
+    pytest.mark.skipif(os.environ.get(OPT_IN) != "1", reason=f"opt-in ({OPT_IN}=1, make test-drift): the refit "
+                       "does not yet bring the shifted category's calibration back in every run (issue 6)"),
 ]
 
 MODEL: Final = "ctr"
