@@ -9,6 +9,7 @@ import faust
 from schemas.codec import register_faust_codec
 from streams.fetch_wait import set_fetch_max_wait
 from streams.logs import logging_config
+from streams.seek_safe import use_seek_safe_consumer
 from streams.security import faust_credentials
 from streams.settings import Settings
 from streams.topics import DECISION_TOPICS, DLQ, DRIFT_ALERTS, EVENT_TOPICS, LABELLED, MODEL_EVENTS
@@ -54,6 +55,7 @@ def create_app(settings: Settings) -> tuple[faust.App, AppTopics]:
         consumer_auto_offset_reset="earliest",
         autodiscover=False,
     )
+    use_seek_safe_consumer(app)
     inputs = {
         name: app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
         for name in EVENT_TOPICS

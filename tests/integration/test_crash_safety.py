@@ -49,15 +49,7 @@ from tests.integration.pipeline import (
     wait_until_deciding,
 )
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        os.environ.get("CRASH_E2E") != "1",
-        reason="opt-in (CRASH_E2E=1, make test-crash): after a restart faust-streaming 0.15.3 drops re-fetched "
-        "messages that race its seek to the committed offsets, so 6 of 6 runs lost decisions (225, 203) or stalled "
-        "a partition's commit (issue 7; docs/operations.md, Restarts and crash safety)",
-    ),
-]
+pytestmark = pytest.mark.integration
 
 SEED: Final = 7
 RATE_EPS: Final = 250.0
