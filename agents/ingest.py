@@ -6,6 +6,8 @@ costs at most one Triton request per model. A bad message becomes an
 the batch's decisions were handed to the producer (at-least-once). Profiles and
 budget spend live in Faust tables (changelog-backed, co-partitioned with the
 input topics by ``user_id``); each batch updates them before it is decided.
+A batch whose deciding raises is decided again one event at a time; an event
+that raises alone goes to ``ops.dlq`` (``decision_failed``) and the rest are decided.
 """
 
 from __future__ import annotations
@@ -24,13 +26,17 @@ from agents.tables import declare_tables, declare_velocity_table
 from schemas.codec import dead_letter, decode_event
 from schemas.errors import DecodeError
 from schemas.ops import DlqRecord
-from schemas.pii import mask_model, may_hold_pii
+from schemas.reasons import DlqReason
+from schemas.pii import mask_model, mask_text, may_hold_pii
 from streams.app import AppTopics
 from streams.topics import DLQ, DRIFT_ALERTS, EVENT_TOPICS, LABELLED
 
 log = logging.getLogger("streamdecide.ingest")
 
 LearnedHook = Callable[[LearningOutput], Awaitable[None]]
+
+FAILURE_DETAIL_CHARS = 200
+"""Characters of an exception's message kept in a ``decision_failed`` dead letter and its log line."""
 
 
 def split_batch(
@@ -102,6 +108,18 @@ def withhold_acks(events: Sequence[faust.EventT]) -> None:
         event.message.acked = True
 
 
+def failed_decision_letter(event: faust.EventT, exc: Exception, ctx: DecisionContext) -> DlqRecord:
+    """The ``ops.dlq`` record for an event whose decision raised ``exc`` even on its own (reason ``decision_failed``).
+
+    The error text names the exception's type and its message, personal data masked.
+    """
+    message = event.message
+    error = DecodeError(DlqReason.DECISION_FAILED, f"{type(exc).__name__}: {str(exc)[:FAILURE_DETAIL_CHARS]}")
+    return dead_letter(message.value, message.key, message.topic, message.partition, message.offset, error,
+                       ctx.clock(), pii_key=ctx.settings.pii_key,
+                       max_payload_bytes=ctx.settings.dlq_payload_max_bytes)  # fmt: skip
+
+
 def dead_letter_summary(bad: Sequence[DlqRecord]) -> dict[str, object]:
     """One log line's fields for a batch's dead letters: counts by reason and the first one's coordinates.
 
@@ -158,13 +176,37 @@ def register_ingest(
             await topics.outputs[out.topic].send(key=out.key.encode(), value=out.decision)
         await publish_learning(ctx, topics, on_learned)
 
+    async def decide_one_by_one(events: Sequence[faust.EventT], failure: Exception) -> None:
+        """After a batch raised: decide its events one at a time, dead-lettering those that raise alone.
+
+        A bug triggered by one event must neither hold up its partition (an unacknowledged
+        batch stops the commits behind it) nor take the rest of the batch down with it.
+        Decisions already sent for the batch are sent again, with the same ``decision_id``.
+        """
+        first = events[0].message
+        log.error("batch failed; deciding its events one by one",
+                  extra={"topic": first.topic, "partition": first.partition, "offset": first.offset,
+                         "events": len(events), "error": type(failure).__name__,
+                         "detail": mask_text(str(failure)[:FAILURE_DETAIL_CHARS], ctx.settings.pii_key)})  # fmt: skip
+        for event in events:
+            try:
+                await decide_and_send([event])
+            except Exception as exc:  # noqa: BLE001 - any bug in deciding this event: it goes to the DLQ
+                letter = failed_decision_letter(event, exc, ctx)
+                ctx.metrics.observe_dlq([letter])
+                log.error("decision failed; dead-lettered", extra=dead_letter_summary([letter]))
+                await dlq.send(key=letter.key.encode() if letter.key else None, value=letter)
+
     for name in EVENT_TOPICS:
 
         async def ingest(stream: faust.StreamT) -> None:
             await ready.wait()
             async for events in stream.take_events(batching.max_size, within=batching.window_s):
                 try:
-                    await decide_and_send(events)
+                    try:
+                        await decide_and_send(events)
+                    except Exception as failure:  # noqa: BLE001 - isolate the event that raised
+                        await decide_one_by_one(events, failure)
                 except BaseException:
                     withhold_acks(events)
                     raise

@@ -147,13 +147,13 @@ def dead_letter(
     topic: str,
     partition: int,
     offset: int,
-    error: DecodeError,
+    error: Exception,
     received_at: Any,
     *,
     pii_key: str,
     max_payload_bytes: int,
 ) -> DlqRecord:
-    """Build the ``ops.dlq`` record for a message that failed to decode.
+    """Build the ``ops.dlq`` record for a message that failed to decode (or to be decided).
 
     Personal data in the payload, the key and the error text is masked with
     ``pii_key`` (:mod:`schemas.pii`); every other byte is kept for replay, up to

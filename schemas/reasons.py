@@ -64,3 +64,4 @@ class DlqReason(StrEnum):
     WRONG_TOPIC = "kind_not_allowed_on_topic"
     VALIDATION = "validation_error"
     CATALOG_INVALID = "catalog_invalid"
+    DECISION_FAILED = "decision_failed"

@@ -16,7 +16,8 @@ from typing import Any
 import orjson
 import pytest
 
-from agents.context import DecisionContext
+from agents import ingest
+from agents.context import DecisionContext, Incoming
 from agents.profiles.buckets import VelocityBucket, bucket_start_ms
 from agents.tables import TableStore, WindowedTableStore
 from streams.settings import Settings
@@ -86,3 +87,29 @@ async def test_win_notices_spend_the_budget_in_the_spend_table(worker: Any) -> N
     assert bid.bid_cpm == 0 and bid.reasons == ["budget_spent"]
     assert isinstance(ctx.budget.spend, TableStore) and ctx.budget.spend.table.keys()
 
+
+
+async def test_an_event_that_breaks_its_batch_is_dead_lettered_and_the_rest_decided(
+    worker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agents, ctx, sent = worker
+    real_decide = ingest.decide_batch
+
+    async def decide_with_a_bug(good: list[Incoming], context: DecisionContext) -> Any:
+        if any(item.event.event_id == "poison" for item in good):
+            raise RuntimeError("bug triggered by bob@example.com")
+        return await real_decide(good, context)
+
+    monkeypatch.setattr(ingest, "decide_batch", decide_with_a_bug)
+    clicks = agents[f"ingest.{CLICKS}"]
+    views = [raw({"kind": "product_view", "event_id": event_id, "product_id": "p-1",
+                  "ad_slot": {"slot_id": "s1", "floor_cpm": 0.5}}) for event_id in ("v1", "poison", "v2")]  # fmt: skip
+    async with clicks.test_context() as agent:
+        for value in views:
+            await agent.put(value, key=b"u-1", wait=False)
+        await settle(sent, 5)
+    letters = [value for topic, value in sent if topic == DLQ]
+    assert [(letter.offset, letter.error.split(":")[0]) for letter in letters] == [(1, "decision_failed")], letters
+    assert "RuntimeError: bug triggered by" in letters[0].error and "bob@" not in letters[0].error
+    decided = sorted(value.event_id for topic, value in sent if topic in (BIDS, PRICES))
+    assert decided == ["v1", "v1", "v2", "v2"], sent
