@@ -16,9 +16,9 @@ above the committed offset stalled commits; no run of six passed.
 The fix: a seek runs with the flow paused and the drain loop idle.
 ``perform_seek`` and ``seek`` stop the flow (no new batch is fetched, a delivery
 in flight returns and its batch is abandoned), wait until the drain loop has left
-its batch, seek, and resume the flow if it was running. Records are then
-delivered from the committed offsets on; what was already processed is decided
-again, with the same ``decision_id``.
+its batch, seek, and resume the flow if it was running (unless a rebalance
+stopped it meanwhile). Records are then delivered from the committed offsets on;
+what was already processed is decided again, with the same ``decision_id``.
 """
 
 from __future__ import annotations
@@ -46,7 +46,13 @@ class SeekSafeConsumer(faust_aiokafka.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._drain_idle = asyncio.Event()
         self._drain_idle.set()
+        self._flow_stops = 0
         super().__init__(*args, **kwargs)
+
+    def stop_flow(self) -> None:
+        """Faust's ``stop_flow``, counted: a seek resumes only the flow it paused itself."""
+        self._flow_stops += 1
+        super().stop_flow()
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
         """Faust's batch iterator, marking the drain loop busy from its first record to the batch's end."""
@@ -71,6 +77,7 @@ class SeekSafeConsumer(faust_aiokafka.Consumer):
         if was_flowing:
             log.info("seek with the flow paused")
             self.stop_flow()
+        own_stop = self._flow_stops
         try:
             if not self._drain_idle.is_set():
                 log.info("seek waits for the drain loop's batch", extra={"flowing": was_flowing})
@@ -80,7 +87,7 @@ class SeekSafeConsumer(faust_aiokafka.Consumer):
                     log.warning("seek without an idle drain loop", extra={"waited_s": DRAIN_IDLE_TIMEOUT_S})
             await do_seek()
         finally:
-            if was_flowing:
+            if was_flowing and self._flow_stops == own_stop and not self.flow_active:
                 self.resume_flow()
 
 

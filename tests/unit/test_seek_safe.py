@@ -77,3 +77,19 @@ def test_a_seek_waits_until_the_delivery_in_flight_has_left_its_batch() -> None:
         return probe.events
 
     assert asyncio.run(scenario()) == ["delivering 5", "seek done: False", "batch left", "seek (flow paused)"]
+
+
+def test_a_flow_stopped_by_a_rebalance_during_the_seek_stays_stopped() -> None:
+    async def scenario() -> tuple[list[str], bool]:
+        probe = consumer()
+        batch = probe.getmany(timeout=1.0)
+        await batch.__anext__()
+        seek = asyncio.create_task(probe.perform_seek())
+        await asyncio.sleep(0.01)
+        probe.stop_flow()
+        probe.events.append("rebalance stopped the flow")
+        _ = [offset async for _, offset in batch]
+        await seek
+        return probe.events, probe.flow_active
+
+    assert asyncio.run(scenario()) == (["rebalance stopped the flow", "seek (flow paused)"], False)
