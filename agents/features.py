@@ -75,7 +75,8 @@ def locale_matches(locale: str | None, campaign: Campaign) -> float:
 
 
 N_CTR_FEATURES = len(KNOWN_CHANNELS) + 1 + len(CTR_SCENES) + 2 * len(CATEGORIES) + 1 + 2 + 3
-_CTR_CAMPAIGN_CATEGORY = len(KNOWN_CHANNELS) + 1 + len(CTR_SCENES)
+_CTR_SCENE = len(KNOWN_CHANNELS) + 1
+_CTR_CAMPAIGN_CATEGORY = _CTR_SCENE + len(CTR_SCENES)
 _CTR_MATCH = _CTR_CAMPAIGN_CATEGORY + 2 * len(CATEGORIES)
 _CTR_LOCALE, _CTR_MAX_CPC = N_CTR_FEATURES - 2, N_CTR_FEATURES - 1
 _CATEGORY_INDEX = {category: i for i, category in enumerate(CATEGORIES)}
@@ -214,7 +215,6 @@ MODEL_FEATURES: dict[str, int] = {
 }
 """Input width of each served model (checked against Triton's config at start-up)."""
 
-_CTR_CAMPAIGN_CATEGORY = len(KNOWN_CHANNELS) + 1 + len(CTR_SCENES)
 _FRAUD_PAYMENT = 8
 SEGMENTS: dict[str, tuple[slice, tuple[str, ...]]] = {
     "ctr": (slice(_CTR_CAMPAIGN_CATEGORY, _CTR_CAMPAIGN_CATEGORY + len(CATEGORIES)), CATEGORIES),
@@ -245,3 +245,19 @@ def segment_of(model: str, row: Sequence[float]) -> str | None:
         return None
     best = max(range(len(values)), key=values.__getitem__)
     return names[best] if values[best] > 0 else None
+
+
+def ctr_slot_context(row: Sequence[float]) -> tuple[str, bool]:
+    """The scene of a ``ctr`` feature row and whether the ad's category matches the slot's (for reports).
+
+    Examples
+    --------
+    >>> c = Campaign(campaign_id="c", ad_id="a", category="toys", locales=[], max_cpc=2, daily_budget=9, currency="USD")
+    >>> from datetime import UTC
+    >>> row = ctr_feature_block(channel="web", scene="product", ts=datetime(2026, 1, 1, tzinfo=UTC), locale="en",
+    ...                         floor_cpm=1.0, context_category="toys", campaigns=[c])[0]
+    >>> ctr_slot_context(row)
+    ('product', True)
+    """
+    scenes = list(row[_CTR_SCENE : _CTR_SCENE + len(CTR_SCENES)])
+    return CTR_SCENES[scenes.index(max(scenes))], bool(row[_CTR_MATCH] > 0)
