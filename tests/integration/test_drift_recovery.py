@@ -280,7 +280,8 @@ def mix_report(run: Run) -> None:
             clicks[cell] += e["label"]
             expected[cell] += e["score"]
         for cell in sorted(cells):
-            print(f"  {name:9s} {cell[0]:8s} {str(cell[1]):5s} {cells[cell]:6d} {clicks[cell]:5d} {expected[cell]:7.2f}")
+            scene, matches = cell
+            print(f"  {name:9s} {scene:8s} {str(matches):5s} {cells[cell]:6d} {clicks[cell]:5d} {expected[cell]:7.2f}")
 
 
 def quality_report(run: Run) -> dict[tuple[str, str], tuple[int, int, float, float]]:
