@@ -26,8 +26,8 @@ from agents.tables import declare_tables, declare_velocity_table
 from schemas.codec import dead_letter, decode_event
 from schemas.errors import DecodeError
 from schemas.ops import DlqRecord
-from schemas.reasons import DlqReason
 from schemas.pii import mask_model, mask_text, may_hold_pii
+from schemas.reasons import DlqReason
 from streams.app import AppTopics
 from streams.topics import DLQ, DRIFT_ALERTS, EVENT_TOPICS, LABELLED
 
@@ -181,7 +181,9 @@ def register_ingest(
 
         A bug triggered by one event must neither hold up its partition (an unacknowledged
         batch stops the commits behind it) nor take the rest of the batch down with it.
-        Decisions already sent for the batch are sent again, with the same ``decision_id``.
+        As after a crash, the batch is processed again: decisions already sent are sent again
+        (same ``decision_id``), dead letters again (same source offset), and table updates
+        the failed attempt made are applied again.
         """
         first = events[0].message
         log.error("batch failed; deciding its events one by one",
