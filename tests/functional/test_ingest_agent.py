@@ -88,7 +88,6 @@ async def test_win_notices_spend_the_budget_in_the_spend_table(worker: Any) -> N
     assert isinstance(ctx.budget.spend, TableStore) and ctx.budget.spend.table.keys()
 
 
-
 async def test_an_event_that_breaks_its_batch_is_dead_lettered_and_the_rest_decided(
     worker: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -19,8 +19,8 @@ import signal
 import time
 import uuid
 from collections import Counter
-from contextlib import suppress
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final

@@ -300,6 +300,15 @@ def quality_report(run: Run) -> dict[tuple[str, str], tuple[int, int, float, flo
     return report
 
 
+def calibration_gap(ratio: float) -> float:
+    """``|log Σp/Σclicks|``: how far a phase is from calibrated, either way (0 = calibrated).
+
+    >>> calibration_gap(1.0), round(calibration_gap(0.5), 3) == round(calibration_gap(2.0), 3)
+    (0.0, True)
+    """
+    return abs(math.log(max(ratio, 1e-9)))
+
+
 def calibration_gap_tolerance(clicks: int, reference_clicks: int) -> float:
     """How far ``|log Σp/Σclicks|`` of one phase may exceed a reference phase's from counting noise alone.
 
@@ -317,8 +326,7 @@ def test_the_shifted_category_is_calibrated_again_after_promotion(run: Run) -> N
     report = quality_report(run)
     pre, stale, refitted = (report[p, SHIFTED] for p in ("pre", "stale", "refitted"))
     assert refitted[0] >= REFITTED_EXAMPLES and stale[0] >= 50, report
-    gap = {name: abs(math.log(max(phase[2], 1e-9))) for name, phase in (("pre", pre), ("stale", stale),
-                                                                         ("refitted", refitted))}  # fmt: skip
+    gap = {name: calibration_gap(phase[2]) for name, phase in (("pre", pre), ("stale", stale), ("refitted", refitted))}
     tolerance = calibration_gap_tolerance(refitted[1], pre[1])
     print(f"\n{SHIFTED} |log Σp/Σclicks|: pre {gap['pre']:.2f}, stale {gap['stale']:.2f}, refitted "
           f"{gap['refitted']:.2f} (allowed {gap['pre']:.2f} + {tolerance:.2f})")
@@ -338,7 +346,7 @@ def test_the_other_categories_are_not_forgotten_on_live_traffic(run: Run) -> Non
     report = quality_report(run)
     pre, refitted = report["pre", "others"], report["refitted", "others"]
     tolerance = calibration_gap_tolerance(refitted[1], pre[1])
-    assert abs(math.log(max(refitted[2], 1e-9))) <= abs(math.log(max(pre[2], 1e-9))) + tolerance, report
+    assert calibration_gap(refitted[2]) <= calibration_gap(pre[2]) + tolerance, report
 
 
 def test_no_decision_failed_during_the_rollout(run: Run) -> None:
