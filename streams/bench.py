@@ -46,6 +46,11 @@ PRELOAD_RATE_EPS = 1_000.0
 PHASE_TIMEOUT_S = 600.0
 MAX_REQUEST_BYTES = 4_000_000
 TRITON_COUNTERS = ("nv_inference_request_success", "nv_inference_count", "nv_inference_exec_count")
+TRITON_COMPUTE_COUNTERS = (
+    "nv_inference_compute_input_duration_us", "nv_inference_compute_infer_duration_us",
+    "nv_inference_compute_output_duration_us",
+)  # fmt: skip
+COMPUTE_PREFIX = "compute_us:"
 _METRIC_LINE = re.compile(r'^(\w+)\{model="([^"]+)",version="[^"]*"\} ([0-9.e+]+)$')
 
 
@@ -90,14 +95,24 @@ async def publish(bootstrap: str, messages: list[tuple[str, bytes, bytes]], kwar
 
 
 async def wait_outputs(
-    bootstrap: str, topics: list[str], want: int, kwargs: dict[str, Any], keep: Callable[[bytes], bool] | None = None
+    bootstrap: str,
+    topics: list[str],
+    want: int,
+    kwargs: dict[str, Any],
+    keep: Callable[[bytes], bool] | None = None,
+    on_first: Callable[[], None] | None = None,
 ) -> list[tuple[int, bytes]]:
-    """Read ``topics`` from the beginning until ``want`` records (``keep``-filtered) arrived."""
+    """Read ``topics`` from the beginning until ``want`` records (``keep``-filtered) arrived.
+
+    ``on_first`` is called when the first record arrived (the phase's CPU is counted from there).
+    """
     out: list[tuple[int, bytes]] = []
 
     async def read() -> None:
         async for record in follow(bootstrap, topics, from_beginning=True, client_kwargs=kwargs):
             if keep is None or keep(record.value):
+                if not out and on_first is not None:
+                    on_first()
                 out.append((record.timestamp, record.value))
                 if len(out) >= want:
                     return
@@ -119,14 +134,30 @@ def rate_of(timestamps_ms: list[int], count: int) -> float:
 
 
 def triton_counters(metrics_url: str) -> dict[str, float]:
-    """Triton's request/inference/execution counters summed over models, from its /metrics."""
+    """Triton's request/inference/execution counters summed over models, from its /metrics.
+
+    Also ``compute_us:<model>``: each model's cumulative compute time (input, inference, output),
+    which says where Triton's CPU goes.
+    """
     text = urllib.request.urlopen(metrics_url, timeout=5).read().decode()
     totals: Counter[str] = Counter()
     for line in text.splitlines():
         match = _METRIC_LINE.match(line)
         if match and match.group(1) in TRITON_COUNTERS:
             totals[match.group(1)] += float(match.group(3))
+        elif match and match.group(1) in TRITON_COMPUTE_COUNTERS:
+            totals[f"{COMPUTE_PREFIX}{match.group(2)}"] += float(match.group(3))
     return dict(totals)
+
+
+def compute_ms_by_model(before: dict[str, float], after: dict[str, float], n_events: int) -> dict[str, float]:
+    """Milliseconds of Triton compute per 1,000 events, per model, between two :func:`triton_counters` readings.
+
+    >>> compute_ms_by_model({"compute_us:ctr": 1_000.0}, {"compute_us:ctr": 21_000.0, "compute_us:fraud": 500.0}, 2_000)
+    {'ctr': 10.0, 'fraud': 0.25}
+    """
+    return {key.removeprefix(COMPUTE_PREFIX): round((after[key] - before.get(key, 0.0)) / n_events, 2)
+            for key in sorted(after) if key.startswith(COMPUTE_PREFIX)}  # fmt: skip
 
 
 def start_child(settings: Settings, module: str, name: str, group: str | None = None) -> ChildProcess:
@@ -158,6 +189,55 @@ def stat_of_group(children: list[ChildProcess]) -> dict[str, float] | None:
         return None
     return {"cpu_s": round(sum(s["cpu_s"] for s in stats), 2), "peak_rss_mb": max(s["peak_rss_mb"] for s in stats),
             "processes": sum(s["processes"] for s in stats)}  # fmt: skip
+
+
+class PhaseCpu:
+    """CPU seconds each named process (tree) spent between :meth:`start` and :meth:`stop`.
+
+    Started at a phase's first output record, so start-up, imports and consumer-group joins
+    are not counted: what remains is the cost of the stream itself.
+    """
+
+    def __init__(self, pids: dict[str, list[int]]) -> None:
+        self.pids = pids
+        self.began: dict[str, float] = {}
+        self.spent: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        totals = {}
+        for name, pids in self.pids.items():
+            stats = [tree_stat(pid) for pid in pids]
+            totals[name] = sum(s.cpu_s for s in stats if s is not None)
+        return totals
+
+    def start(self) -> None:
+        """Read every process's CPU time now."""
+        self.began = self._now()
+
+    def stop(self) -> None:
+        """CPU time since :meth:`start` (all zero when it never started)."""
+        now = self._now()
+        self.spent = {name: now[name] - self.began.get(name, now[name]) for name in now}
+
+    def us_per_event(self, events: int) -> dict[str, float]:
+        """CPU microseconds per event of each process.
+
+        >>> cpu = PhaseCpu({})
+        >>> cpu.spent = {"worker": 1.5, "broker": 0.25}
+        >>> cpu.us_per_event(5_000)
+        {'worker': 300.0, 'broker': 50.0}
+        """
+        return {name: round(1e6 * seconds / events, 1) for name, seconds in self.spent.items()}
+
+
+def phase_pids(workers: list[ChildProcess], stack: Stack) -> dict[str, list[int]]:
+    """The processes whose CPU a saturation phase counts: its workers, Triton (with stubs), the broker."""
+    pids = {"workers": [c.pid for c in workers if c.pid is not None]}
+    if stack.triton is not None and stack.triton.pid is not None:
+        pids["tritonserver_and_stubs"] = [stack.triton.pid]
+    if stack.broker is not None and stack.broker.pid is not None:
+        pids["broker"] = [stack.broker.pid]
+    return pids
 
 
 async def latency_phase(
@@ -233,7 +313,9 @@ def run_bench(
 
         emit(f"phase 1: bare passthrough ({workers} process{'es' if workers > 1 else ''})")
         passthroughs = start_group(eff, "streams.passthrough", "passthrough", workers)
-        out = asyncio.run(wait_outputs(bootstrap, [PASSTHROUGH_TOPIC], n_events, kwargs))
+        pass_cpu = PhaseCpu(phase_pids(passthroughs, stack))
+        out = asyncio.run(wait_outputs(bootstrap, [PASSTHROUGH_TOPIC], n_events, kwargs, on_first=pass_cpu.start))
+        pass_cpu.stop()
         pass_eps = rate_of([ts for ts, _ in out], n_events)
         pass_stat = stat_of_group(passthroughs)
         for child in passthroughs:
@@ -243,7 +325,10 @@ def run_bench(
         before = triton_counters(metrics_url) if metrics_url else {}
         emit(f"phase 2: decision path ({workers} worker{'s' if workers > 1 else ''})")
         deciders = start_group(eff, "streams.cli", "worker", workers)
-        decided = asyncio.run(wait_outputs(bootstrap, list(DECISION_TOPICS), workload.expected_decisions, kwargs))
+        decide_cpu = PhaseCpu(phase_pids(deciders, stack))
+        decided = asyncio.run(wait_outputs(bootstrap, list(DECISION_TOPICS), workload.expected_decisions, kwargs,
+                                           on_first=decide_cpu.start))  # fmt: skip
+        decide_cpu.stop()
         decide_eps = rate_of([ts for ts, _ in decided], n_events)
         after = triton_counters(metrics_url) if metrics_url else {}
         delta = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in TRITON_COUNTERS}
@@ -275,7 +360,12 @@ def run_bench(
                 "requests_per_1000_events": round(1000 * delta["nv_inference_request_success"] / n_events, 2),
                 "mean_rows_per_request": round(delta["nv_inference_count"] / max(delta["nv_inference_request_success"], 1), 1),
                 "executions_per_1000_events": round(1000 * delta["nv_inference_exec_count"] / n_events, 2),
+                "compute_ms_per_1000_events": compute_ms_by_model(before, after, n_events),
             } if metrics_url else None,
+            "cpu_us_per_event_at_saturation": {
+                "passthrough": pass_cpu.us_per_event(n_events),
+                "decision_path": decide_cpu.us_per_event(n_events),
+            },
             "processes": {
                 "passthrough_worker": pass_stat,
                 "decision_worker": stat_of_group(deciders),

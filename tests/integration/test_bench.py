@@ -28,3 +28,7 @@ def test_bench_smoke(tmp_path: Path, model_repository: Path) -> None:
     assert result["latency"]["decisions"] > 0 and result["latency"]["p50_ms"] <= result["latency"]["p99_ms"]
     assert result["triton"]["requests_per_1000_events"] > 0 and result["triton"]["mean_rows_per_request"] >= 1
     assert all(result["processes"][p]["cpu_s"] > 0 for p in ("passthrough_worker", "decision_worker", "broker"))
+    per_event = result["cpu_us_per_event_at_saturation"]
+    assert per_event["decision_path"]["workers"] > 0 and per_event["passthrough"]["workers"] > 0
+    assert "tritonserver_and_stubs" in per_event["decision_path"] and "broker" in per_event["passthrough"]
+    assert set(result["triton"]["compute_ms_per_1000_events"]) >= {"ctr", "fraud", "query_intent"}
