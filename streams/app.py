@@ -17,6 +17,7 @@ from streams.topics import DECISION_TOPICS, DLQ, DRIFT_ALERTS, EVENT_TOPICS, LAB
 SESSION_TIMEOUT_S = 6.0
 HEARTBEAT_S = 0.5
 FETCH_HEADROOM = 4
+MS_PER_S = 1000.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ def create_app(settings: Settings) -> tuple[faust.App, AppTopics]:
         broker_session_timeout=SESSION_TIMEOUT_S,
         broker_heartbeat_interval=HEARTBEAT_S,
         producer_max_request_size=max_request,
+        producer_linger=settings.producer_linger_ms / MS_PER_S,
         consumer_max_fetch_size=max_bytes,
         stream_buffer_maxsize=settings.batching.buffer_max,
         consumer_auto_offset_reset="earliest",

@@ -28,6 +28,7 @@ import asyncio
 import errno
 import logging
 import re
+from collections import Counter as Tally
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -329,9 +330,9 @@ class Metrics:
         2.0
         """
         family = self._families[EVENTS]
-        for item in items:
-            kind = getattr(item.event, "kind", None)
-            family.labels(topic=bounded_label(item.topic), kind=bounded_label(kind)).inc()
+        counts = Tally((item.topic, getattr(item.event, "kind", None)) for item in items)
+        for (topic, kind), n in counts.items():
+            family.labels(topic=bounded_label(topic), kind=bounded_label(kind)).inc(n)
 
     def observe_wins(self, items: Iterable[IncomingLike], campaigns: Mapping[str, Campaign]) -> None:
         """Add the cost of every ``ad_impression`` win notice among ``items`` to the spend of its currency.
@@ -363,15 +364,23 @@ class Metrics:
 
     def observe_decisions(self, decisions: Iterable[Decision]) -> None:
         """Count decisions (per type, action, scene), the degraded ones, and their latency."""
-        counted = self._families[DECISIONS]
-        degraded = self._families[DEGRADED_DECISIONS]
-        latency = self._families[DECISION_LATENCY]
+        counts: Tally[tuple[str, str, str]] = Tally()
+        degraded: Tally[str] = Tally()
+        latencies: dict[str, list[float]] = {}
         for decision in decisions:
             kind = decision_type(decision)
-            counted.labels(type=kind, action=decision_action(decision), scene=decision.scene).inc()
-            if decision.degraded:
-                degraded.labels(type=kind).inc()
-            latency.labels(type=kind).observe(decision.latency_ms)
+            counts[(kind, decision_action(decision), decision.scene)] += 1
+            degraded[kind] += decision.degraded
+            latencies.setdefault(kind, []).append(decision.latency_ms)
+        for (kind, action, scene), n in counts.items():
+            self._families[DECISIONS].labels(type=kind, action=action, scene=scene).inc(n)
+        for kind, n in degraded.items():
+            if n:
+                self._families[DEGRADED_DECISIONS].labels(type=kind).inc(n)
+        for kind, values in latencies.items():
+            histogram = self._families[DECISION_LATENCY].labels(type=kind)
+            for value in values:
+                histogram.observe(value)
 
     def observe_triton_request(self, model: str, latency_ms: float, rows: int) -> None:
         """One successful batched Triton request: its round trip and its rows."""

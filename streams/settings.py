@@ -28,6 +28,11 @@ class Batching(BaseModel):
 
     max_size: int = Field(256, ge=1, le=4096, description="Largest micro-batch taken from a stream.")
     window_s: float = Field(0.01, gt=0, le=5, description="Longest wait for a micro-batch to fill.")
+    take: Literal["available", "window"] = Field(
+        "window",
+        description="available: a batch goes as soon as everything delivered is in it (streams.take); "
+        "window: Faust's take_events, which waits out window_s after every batch unless max_size is reached.",
+    )
     buffer_max: int = Field(
         4096, ge=1, le=100_000,
         description="Records Faust buffers per input stream before the consumer stops fetching (backpressure).",
@@ -468,6 +473,10 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(4, ge=1, le=256)
     topic_replication: int = Field(1, ge=1)
     fetch_max_wait_ms: int = Field(20, ge=1, le=5000, description="Worker consumer's longest fetch wait.")
+    producer_linger_ms: float = Field(
+        0.0, ge=0, le=1000,
+        description="Worker producer's wait for more records before a produce request (fewer, larger requests).",
+    )  # fmt: skip
     max_message_bytes: int = Field(1_000_000, ge=1024, description="Larger input messages go to ops.dlq.")
     max_clock_skew_s: float = Field(
         300.0, ge=0, description="Event times later than the clock by more than this do not advance window expiry."

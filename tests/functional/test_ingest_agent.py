@@ -53,6 +53,7 @@ async def test_profiles_are_written_to_the_faust_table_and_decisions_sent(worker
         await click_agent.put(raw({"kind": "product_view", "event_id": "v1", "product_id": "p-1",
                                    "ad_slot": {"slot_id": "s1", "floor_cpm": 0.5}}), key=b"u-1", wait=False)  # fmt: skip
         await click_agent.put(b'{"kind": "page_view"', key=b"u-1", wait=False)
+        await settle(sent, 3)  # the view is decided before the order arrives: the order is the profile's last event
         await order_agent.put(raw({"kind": "order", "event_id": "o1", "order_id": "o-1", "amount": 20,
                                    "currency": "USD", "items": [{"product_id": "p-1", "quantity": 1, "unit_price": 20}],
                                    "payment": {"method": "card", "card_hash": "h"}}), key=b"u-1", wait=False)  # fmt: skip
