@@ -26,9 +26,10 @@ from agents.tables import declare_tables, declare_velocity_table
 from schemas.codec import dead_letter, decode_event
 from schemas.errors import DecodeError
 from schemas.ops import DlqRecord
-from schemas.pii import mask_model, mask_text, may_hold_pii
+from schemas.pii import mask_model, mask_text, model_may_hold_pii
 from schemas.reasons import DlqReason
 from streams.app import AppTopics
+from streams.produce import RecordSender
 from streams.take import take_batches
 from streams.topics import DLQ, DRIFT_ALERTS, EVENT_TOPICS, LABELLED
 
@@ -64,7 +65,7 @@ def split_batch(
                             pii_key=pii_key, max_payload_bytes=ctx.settings.dlq_payload_max_bytes)
             )
             continue
-        if raw is not None and may_hold_pii(raw):
+        if model_may_hold_pii(decoded):
             decoded = mask_model(decoded, pii_key)
         good.append(
             Incoming(
@@ -158,6 +159,7 @@ def register_ingest(
     ctx.velocity = declare_velocity_table(app, ctx.settings.profiles)
     batching = ctx.settings.batching
     dlq = topics.outputs[DLQ]
+    decisions = RecordSender(app)
     agents = []
 
     async def decide_and_send(events: Sequence[faust.EventT]) -> None:
@@ -174,7 +176,7 @@ def register_ingest(
         outcomes = await decide_batch(good, ctx)
         ctx.metrics.observe_decisions(out.decision for out in outcomes)
         for out in outcomes:
-            await topics.outputs[out.topic].send(key=out.key.encode(), value=out.decision)
+            await decisions.send(out.topic, out.key, out.decision)
         await publish_learning(ctx, topics, on_learned)
 
     async def decide_one_by_one(events: Sequence[faust.EventT], failure: Exception) -> None:

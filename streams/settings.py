@@ -474,8 +474,9 @@ class Settings(BaseSettings):
     topic_replication: int = Field(1, ge=1)
     fetch_max_wait_ms: int = Field(20, ge=1, le=5000, description="Worker consumer's longest fetch wait.")
     producer_linger_ms: float = Field(
-        0.0, ge=0, le=1000,
-        description="Worker producer's wait for more records before a produce request (fewer, larger requests).",
+        5.0, ge=0, le=1000,
+        description="Worker producer's wait for more records before a produce request (fewer, larger requests; "
+        "5 ms cut the broker's CPU per event by 43-75 % in streamdecide bench).",
     )  # fmt: skip
     max_message_bytes: int = Field(1_000_000, ge=1024, description="Larger input messages go to ops.dlq.")
     max_clock_skew_s: float = Field(

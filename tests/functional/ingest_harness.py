@@ -12,6 +12,7 @@ from agents.context import DecisionContext
 from agents.ingest import register_ingest
 from agents.scoring import Scores
 from streams.app import create_app
+from streams.produce import RecordSender
 from streams.settings import Settings
 from tests.functional.test_decide_batch import catalog
 
@@ -39,4 +40,9 @@ def ingest_agents(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> tuple[
             sent.append((_name, value))
 
         monkeypatch.setattr(topic, "send", capture)
+
+    async def capture_record(_self: RecordSender, topic: str, key: str | None, value: Any) -> None:
+        sent.append((topic, value))
+
+    monkeypatch.setattr(RecordSender, "send", capture_record)
     return agents, ctx, sent

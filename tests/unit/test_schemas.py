@@ -11,6 +11,7 @@ import pytest
 from schemas.codec import dead_letter, decode_event, encode
 from schemas.errors import DecodeError
 from schemas.export import JSON_DIR, schema_documents
+from schemas.pii import mask_model, may_hold_pii, model_may_hold_pii
 from schemas.reasons import DlqReason
 
 KEY = "k" * 16
@@ -122,3 +123,11 @@ def test_dead_letter_sends_control_characters_as_base64_and_masks_personal_data(
                          max_payload_bytes=4096)  # fmt: skip
     assert record.payload_encoding == "base64" and len(record.payload) < 2 * len(raw)
     assert b"eve@" not in base64.b64decode(record.payload) and "eve@" not in (record.key or "")
+
+
+def test_personal_data_escaped_in_the_json_is_found_in_the_decoded_text() -> None:
+    raw = orjson.dumps({"kind": "search", "event_id": "e1", "ts": "2026-11-24T12:00:00Z", "user_id": "u-1",
+                        "channel": "web", "query": "mail bob@example.com"}).replace(b"@", b"\\u0040")  # fmt: skip
+    event = decode_event(raw, "events.searches")
+    assert not may_hold_pii(raw) and model_may_hold_pii(event)
+    assert "@" not in mask_model(event, "k" * 16).query
