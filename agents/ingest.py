@@ -30,7 +30,6 @@ from schemas.pii import mask_model, mask_text, model_may_hold_pii
 from schemas.reasons import DlqReason
 from streams.app import AppTopics
 from streams.produce import RecordSender
-from streams.take import take_batches
 from streams.topics import DLQ, DRIFT_ALERTS, EVENT_TOPICS, LABELLED
 
 log = logging.getLogger("streamdecide.ingest")
@@ -206,7 +205,7 @@ def register_ingest(
 
         async def ingest(stream: faust.StreamT) -> None:
             await ready.wait()
-            async for events in take_batches(stream, batching):
+            async for events in stream.take_events(batching.max_size, within=batching.window_s):
                 try:
                     try:
                         await decide_and_send(events)

@@ -10,7 +10,6 @@ import faust
 
 from streams.app import create_app, faust_worker
 from streams.settings import Settings
-from streams.take import take_batches
 from streams.topics import EVENT_TOPICS
 
 PASSTHROUGH_TOPIC = "bench.passthrough"
@@ -25,7 +24,7 @@ def build_passthrough(settings: Settings) -> faust.App:
     for name in EVENT_TOPICS:
 
         async def passthrough(stream: faust.StreamT) -> None:
-            async for events in take_batches(stream, batching):
+            async for events in stream.take_events(batching.max_size, within=batching.window_s):
                 for event in events:
                     await out.send(key=event.message.key, value=event.message.value)
 

@@ -28,11 +28,6 @@ class Batching(BaseModel):
 
     max_size: int = Field(256, ge=1, le=4096, description="Largest micro-batch taken from a stream.")
     window_s: float = Field(0.01, gt=0, le=5, description="Longest wait for a micro-batch to fill.")
-    take: Literal["available", "window"] = Field(
-        "window",
-        description="available: a batch goes as soon as everything delivered is in it (streams.take); "
-        "window: Faust's take_events, which waits out window_s after every batch unless max_size is reached.",
-    )
     buffer_max: int = Field(
         4096, ge=1, le=100_000,
         description="Records Faust buffers per input stream before the consumer stops fetching (backpressure).",
