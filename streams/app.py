@@ -8,6 +8,7 @@ import faust
 
 from schemas.codec import register_faust_codec
 from streams.fetch_wait import set_fetch_max_wait
+from streams.gc_policy import apply_gc_policy
 from streams.logs import logging_config
 from streams.seek_safe import use_seek_safe_consumer
 from streams.security import faust_credentials
@@ -75,8 +76,10 @@ def faust_worker(app: faust.App, settings: Settings) -> faust.Worker:
     Faust's terminal spinner is switched off: to spin on every log record it sets the
     root logger to DEBUG (at any level from WARN up), so every ``log.debug`` of aiokafka
     and Faust built a record that the handler then dropped, about 8 % of the worker's
-    event loop at 150 events/s.
+    event loop at 150 events/s. The garbage collector's young-generation threshold is
+    set here too (:mod:`streams.gc_policy`), for the decision worker and the bench's passthrough alike.
     """
+    apply_gc_policy(settings.gc)
     worker = faust.Worker(app, loglevel=settings.log_level, logging_config=logging_config(settings.log_level), quiet=True)
     worker.spinner = None
     return worker

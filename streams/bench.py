@@ -6,7 +6,8 @@ Phases, on the embedded broker and Triton (fixed seed):
 3. saturation of the decision worker on the same records (fresh consumer group),
    with Triton's own request counters read before and after;
 4. event→decision latency with the decision worker fed at ``fraction`` of the
-   slower saturation rate, paced in real time.
+   slower saturation rate, paced in real time, and each process's CPU per event
+   meanwhile (small batches cost more per event than the saturated ones).
 Throughput is measured on the output records' timestamps, first to last, so
 consumer-group joins do not count. With ``workers`` > 1 both phases run that many
 processes in one consumer group (the input partitions split between them).
@@ -241,14 +242,24 @@ def phase_pids(workers: list[ChildProcess], stack: Stack) -> dict[str, list[int]
 
 
 async def latency_phase(
-    bootstrap: str, stream: Iterator[tuple[str, str, dict]], rate_eps: float, seconds: float, kwargs: dict[str, Any]
-) -> list[tuple[str, float]]:
-    """Feed fresh events at ``rate_eps`` (real-time ``ts``) and return their decisions' topic and ``latency_ms``."""
+    bootstrap: str,
+    stream: Iterator[tuple[str, str, dict]],
+    rate_eps: float,
+    seconds: float,
+    kwargs: dict[str, Any],
+    cpu: PhaseCpu | None = None,
+) -> tuple[list[tuple[str, float]], int]:
+    """Feed fresh events at ``rate_eps`` (real-time ``ts``); their decisions' topic and ``latency_ms``, and events sent.
+
+    ``cpu`` counts the processes' CPU while the events are fed (how busy "half of saturation" keeps them).
+    """
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=1, **kwargs)
     await producer.start()
     ids: set[str] = set()
     began = time.monotonic()
     sent = 0
+    if cpu is not None:
+        cpu.start()
     try:
         while time.monotonic() - began < seconds:
             due = int((time.monotonic() - began) * rate_eps)
@@ -260,6 +271,8 @@ async def latency_phase(
                 sent += 1
             await asyncio.sleep(0.002)
         await producer.flush()
+        if cpu is not None:
+            cpu.stop()
     finally:
         await producer.stop()
     latencies: list[tuple[str, float]] = []
@@ -272,7 +285,7 @@ async def latency_phase(
                 latencies.append((record.topic, float(decision["latency_ms"])))
 
     await asyncio.wait_for(read(), PHASE_TIMEOUT_S)
-    return latencies
+    return latencies, sent
 
 
 def latency_by_topic(latencies: list[tuple[str, float]]) -> dict[str, dict[str, float]]:
@@ -335,7 +348,8 @@ def run_bench(
 
         target = round(fraction * min(pass_eps, decide_eps), 1)
         emit(f"phase 3: latency at {target} events/s ({fraction:.0%} of saturation) for {latency_s:g} s")
-        by_topic = asyncio.run(latency_phase(bootstrap, stream, target, latency_s, kwargs))
+        paced_cpu = PhaseCpu(phase_pids(deciders, stack))
+        by_topic, paced_events = asyncio.run(latency_phase(bootstrap, stream, target, latency_s, kwargs, paced_cpu))
         latencies = [ms for _, ms in by_topic]
         result = {
             "command": "streamdecide bench " + " ".join(sys.argv[2:]),
@@ -355,6 +369,7 @@ def run_bench(
                 "p95_ms": _pct(latencies, 95),
                 "p99_ms": _pct(latencies, 99),
                 "by_topic": latency_by_topic(by_topic),
+                "cpu_us_per_event": paced_cpu.us_per_event(max(paced_events, 1)),
             },
             "triton": {
                 "requests_per_1000_events": round(1000 * delta["nv_inference_request_success"] / n_events, 2),

@@ -34,6 +34,32 @@ class Batching(BaseModel):
     )  # fmt: skip
 
 
+class GcPolicy(BaseModel):
+    """How the worker processes use Python's cyclic garbage collector.
+
+    Deciding allocates many short-lived objects; with Python's default (a collection of
+    the youngest generation every 700 net allocations) and every start-up object
+    (imports, the app, the catalog) scanned by each full collection, the collector cost
+    the decision worker about a fifth of its CPU per event in ``streamdecide bench`` and
+    paused it for up to 280 ms at a time (see BENCHMARKS.md).
+
+    Examples
+    --------
+    >>> GcPolicy().young_threshold, GcPolicy().freeze_after_start
+    (10000, True)
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    young_threshold: int = Field(
+        10_000, ge=100, le=1_000_000,
+        description="Net allocations between collections of the youngest generation (Python's default: 700).",
+    )  # fmt: skip
+    freeze_after_start: bool = Field(
+        True, description="Move the objects alive once the worker is ready out of the collector's sight (gc.freeze).",
+    )  # fmt: skip
+
+
 class TritonClientSettings(BaseModel):
     """Deadlines and circuit breaker of the shared Triton client."""
 
@@ -485,6 +511,7 @@ class Settings(BaseSettings):
     log_level: Literal["crit", "error", "warn", "info", "debug"] = "warn"
 
     batching: Batching = Batching()
+    gc: GcPolicy = GcPolicy()
     triton: TritonClientSettings = TritonClientSettings()
     intent: IntentPolicy = IntentPolicy()
     fraud: FraudPolicy = FraudPolicy()

@@ -21,6 +21,7 @@ from agents.scoring import ScoringUnavailable, TritonScorer
 from schemas.learning import LabelledExample
 from schemas.ops import DlqRecord
 from streams.app import create_app, faust_worker
+from streams.gc_policy import freeze_long_lived
 from streams.admin import agreed_partitions, existing_partitions, kafka_client_kwargs
 from streams.metrics import (
     Metrics,
@@ -126,6 +127,7 @@ def build_worker(settings: Settings, metrics: Metrics | None = None) -> tuple[fa
         await scorer.check_contract(MODEL_FEATURES)
         await catalog_ready.wait()
         await live_ready.wait()
+        freeze_long_lived(settings.gc)
         ready.set()
         metrics.set_worker_ready(True)
         log.info("worker deciding", extra={"models": sorted(MODEL_FEATURES)})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Iterator
 
@@ -21,7 +22,15 @@ def root_logger() -> Iterator[logging.Logger]:
     root.handlers[:] = handlers
 
 
-def test_root_logger_stays_at_the_configured_level(root_logger: logging.Logger) -> None:
+@pytest.fixture
+def gc_thresholds() -> Iterator[None]:
+    """The collector's thresholds restored afterwards (the worker sets its own)."""
+    thresholds = gc.get_threshold()
+    yield
+    gc.set_threshold(*thresholds)
+
+
+def test_root_logger_stays_at_the_configured_level(root_logger: logging.Logger, gc_thresholds: None) -> None:
     settings = Settings(_env_file=None, kafka_bootstrap="127.0.0.1:1", log_level="warn")
     app, _ = create_app(settings)
     worker = faust_worker(app, settings)
