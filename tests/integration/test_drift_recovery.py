@@ -38,6 +38,8 @@ from streams.consume import follow
 from streams.embedded.triton import EmbeddedTriton
 from streams.runtime import SERVED_MODELS
 from streams.synthetic.produce import produce_synthetic
+from streams.synthetic.traffic import iter_catalog
+from streams.synthetic.world import World
 from streams.topics import (
     BIDS, CLICKS, DLQ, DRIFT_ALERTS, FRAUD, LABELLED, MODEL_EVENTS, ORDERS, PRICES, SEARCHES,
 )  # fmt: skip
@@ -82,6 +84,8 @@ WORKER_ENV: Final = {
 (``query_intent`` on CPU would hold search bids past their tmax_ms: this test is about the ctr model's life,
 not search). The alert bound at the default warm-up is measured in ``tests/functional/test_drift_scenario.py``."""
 INPUT_TOPICS: Final = [CLICKS, SEARCHES, ORDERS]
+SEED: Final = 11
+"""The synthetic world's seed: its catalog is published before the worker starts, its events by the generator."""
 
 
 @dataclass
@@ -142,7 +146,7 @@ async def run_until_promoted(bootstrap: str) -> None:
     Raises ``TimeoutError`` when no outcome comes within ``PROMOTION_TIMEOUT_S``.
     """
     producer = asyncio.create_task(produce_synthetic(
-        bootstrap, rate_eps=RATE_EPS, duration_s=None, max_events=MAX_EVENTS, seed=11,
+        bootstrap, rate_eps=RATE_EPS, duration_s=None, max_events=MAX_EVENTS, seed=SEED,
         scenario=f"{SCENARIO}@{SHIFT_AT}", client_kwargs={}, closed_loop=True))  # fmt: skip
     try:
         outcome = await asyncio.wait_for(refit_outcome(bootstrap), PROMOTION_TIMEOUT_S)
@@ -160,6 +164,11 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     asyncio.run(create_topics(bootstrap))
     baseline = ModelEvent(model=MODEL, version=1, action="promoted", reason="baseline", at=datetime.now(UTC))
     asyncio.run(send(bootstrap, [(MODEL_EVENTS, MODEL.encode(), encode(baseline))]))
+    # The worker is ready only once it has read the catalog it finds at start. The generator sends the
+    # catalog again right before its first events: had the worker to learn it then, a product view could
+    # outrun its product's catalog record (no price decision is promised for an unknown product).
+    catalog = [(topic, key.encode(), encode(record)) for topic, key, record in iter_catalog(World.from_seed(SEED))]
+    asyncio.run(send(bootstrap, catalog))
     repository = tmp_path_factory.mktemp("drift-models") / "models"
     shutil.copytree(model_repository, repository, ignore=shutil.ignore_patterns("__pycache__"))
     triton: EmbeddedTriton = start_triton(request, tmp_path_factory, repository, list(SERVED_MODELS))
