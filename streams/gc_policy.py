@@ -41,8 +41,8 @@ def apply_gc_policy(policy: GcPolicy) -> None:
 def freeze_long_lived(policy: GcPolicy) -> int:
     """Collect once, then freeze every object still alive (when the policy says so); returns how many are frozen.
 
-    Called when the worker is ready: what is alive then (modules, the app, the
-    catalog) lives as long as the process.
+    Called once start-up is done (the decision worker: when it is ready to decide):
+    what is alive then (modules, the app, the catalog) lives as long as the process.
     """
     if not policy.freeze_after_start:
         return gc.get_freeze_count()

@@ -39,9 +39,9 @@ class GcPolicy(BaseModel):
 
     Deciding allocates many short-lived objects; with Python's default (a collection of
     the youngest generation every 700 net allocations) and every start-up object
-    (imports, the app, the catalog) scanned by each full collection, the collector cost
-    the decision worker about a fifth of its CPU per event in ``streamdecide bench`` and
-    paused it for up to 280 ms at a time (see BENCHMARKS.md).
+    (imports, the app, the catalog) scanned by each full collection, the collector took
+    about a fifth of the pure decision path's CPU per event and paused a busy worker for
+    up to 280 ms at a time (see BENCHMARKS.md).
 
     Examples
     --------
