@@ -21,6 +21,7 @@ from agents.scoring import ScoringUnavailable, TritonScorer
 from schemas.learning import LabelledExample
 from schemas.ops import DlqRecord
 from streams.app import create_app, faust_worker
+from streams.event_loop import event_loop_name, use_event_loop
 from streams.gc_policy import freeze_long_lived
 from streams.admin import agreed_partitions, existing_partitions, kafka_client_kwargs
 from streams.metrics import (
@@ -130,7 +131,8 @@ def build_worker(settings: Settings, metrics: Metrics | None = None) -> tuple[fa
         freeze_long_lived(settings.gc)
         ready.set()
         metrics.set_worker_ready(True)
-        log.info("worker deciding", extra={"models": sorted(MODEL_FEATURES)})
+        log.info("worker deciding", extra={"models": sorted(MODEL_FEATURES),
+                                           "event_loop": event_loop_name(asyncio.get_running_loop())})
 
     @app.task
     async def consumer_lag() -> None:
@@ -154,6 +156,7 @@ def run_worker(settings: Settings, contract_timeout_s: float = 120.0) -> None:
     The endpoint is up before the Triton contract check, so probes see the
     process (``streamdecide_worker_ready 0``) while it waits for Triton.
     """
+    use_event_loop(settings.event_loop)
     metrics = Metrics()
     server = serve_metrics(metrics.registry, metrics_host(settings), settings.metrics_port)
     try:
