@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from aiokafka import AIOKafkaProducer
@@ -45,6 +45,8 @@ from streams.topics import DECISION_TOPICS, PRODUCTS, TopicSpec
 
 PRELOAD_RATE_EPS = 1_000.0
 PHASE_TIMEOUT_S = 600.0
+LATENCY_SLICE_S = 5.0
+"""Width of the latency phase's time slices (by when the event was sent)."""
 MAX_REQUEST_BYTES = 4_000_000
 TRITON_COUNTERS = ("nv_inference_request_success", "nv_inference_count", "nv_inference_exec_count")
 TRITON_COMPUTE_COUNTERS = (
@@ -241,6 +243,15 @@ def phase_pids(workers: list[ChildProcess], stack: Stack) -> dict[str, list[int]
     return pids
 
 
+class PacedLatency(NamedTuple):
+    """One decision of the latency phase: its topic, its ``latency_ms``, and when its event was sent."""
+
+    topic: str
+    ms: float
+    sent_s: float
+    """Seconds from the start of the phase to the event's send."""
+
+
 async def latency_phase(
     bootstrap: str,
     stream: Iterator[tuple[str, str, dict]],
@@ -248,14 +259,14 @@ async def latency_phase(
     seconds: float,
     kwargs: dict[str, Any],
     cpu: PhaseCpu | None = None,
-) -> tuple[list[tuple[str, float]], int]:
-    """Feed fresh events at ``rate_eps`` (real-time ``ts``); their decisions' topic and ``latency_ms``, and events sent.
+) -> tuple[list[PacedLatency], int]:
+    """Feed fresh events at ``rate_eps`` (real-time ``ts``); their decisions' latencies, and events sent.
 
     ``cpu`` counts the processes' CPU while the events are fed (how busy "half of saturation" keeps them).
     """
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=1, **kwargs)
     await producer.start()
-    ids: set[str] = set()
+    sent_at: dict[str, float] = {}
     began = time.monotonic()
     sent = 0
     if cpu is not None:
@@ -266,7 +277,7 @@ async def latency_phase(
             while sent < due:
                 topic, key, value = next(stream)
                 value = {**value, "ts": datetime.now(UTC).isoformat()}
-                ids.add(value["event_id"])
+                sent_at[value["event_id"]] = time.monotonic() - began
                 await producer.send(topic, encode(value), key=key.encode())
                 sent += 1
             await asyncio.sleep(0.002)
@@ -275,30 +286,49 @@ async def latency_phase(
             cpu.stop()
     finally:
         await producer.stop()
-    latencies: list[tuple[str, float]] = []
+    latencies: list[PacedLatency] = []
 
     async def read() -> None:
         async for record in follow(bootstrap, list(DECISION_TOPICS), from_beginning=True, client_kwargs=kwargs,
                                    idle_timeout_s=5.0):
             decision = loads(record.value)
-            if decision["event_id"] in ids:
-                latencies.append((record.topic, float(decision["latency_ms"])))
+            sent_s = sent_at.get(decision["event_id"])
+            if sent_s is not None:
+                latencies.append(PacedLatency(record.topic, float(decision["latency_ms"]), sent_s))
 
     await asyncio.wait_for(read(), PHASE_TIMEOUT_S)
     return latencies, sent
 
 
-def latency_by_topic(latencies: list[tuple[str, float]]) -> dict[str, dict[str, float]]:
+def latency_by_topic(latencies: list[PacedLatency]) -> dict[str, dict[str, float]]:
     """Decisions, p50 and p99 latency per decision topic (where the tail comes from).
 
-    >>> latency_by_topic([("decisions.bids", 10.0), ("decisions.bids", 30.0), ("decisions.fraud", 5.0)])
+    >>> latency_by_topic([PacedLatency("decisions.bids", 10.0, 0.1), PacedLatency("decisions.bids", 30.0, 0.2),
+    ...                   PacedLatency("decisions.fraud", 5.0, 0.3)])
     {'decisions.bids': {'decisions': 2, 'p50_ms': 20.0, 'p99_ms': 29.8}, 'decisions.fraud': {'decisions': 1, 'p50_ms': 5.0, 'p99_ms': 5.0}}
     """
     topics: dict[str, list[float]] = {}
-    for topic, ms in latencies:
-        topics.setdefault(topic, []).append(ms)
+    for paced in latencies:
+        topics.setdefault(paced.topic, []).append(paced.ms)
     return {topic: {"decisions": len(values), "p50_ms": _pct(values, 50), "p99_ms": _pct(values, 99)}
             for topic, values in sorted(topics.items())}  # fmt: skip
+
+
+def latency_by_slice(latencies: list[PacedLatency], slice_s: float = LATENCY_SLICE_S) -> list[dict[str, float]]:
+    """Decisions, p50 and p99 latency per ``slice_s`` of the phase, by when the event was sent.
+
+    A steady tail and a growing one have the same p99 over the phase; the slices tell them
+    apart (the embedded broker's fetches slow down as partitions fill, see BENCHMARKS.md).
+
+    >>> latency_by_slice([PacedLatency("decisions.bids", 10.0, 0.5), PacedLatency("decisions.bids", 30.0, 1.5),
+    ...                   PacedLatency("decisions.prices", 50.0, 6.0)], slice_s=5.0)
+    [{'from_s': 0.0, 'decisions': 2, 'p50_ms': 20.0, 'p99_ms': 29.8}, {'from_s': 5.0, 'decisions': 1, 'p50_ms': 50.0, 'p99_ms': 50.0}]
+    """
+    slices: dict[int, list[float]] = {}
+    for paced in latencies:
+        slices.setdefault(int(paced.sent_s // slice_s), []).append(paced.ms)
+    return [{"from_s": index * slice_s, "decisions": len(values), "p50_ms": _pct(values, 50), "p99_ms": _pct(values, 99)}
+            for index, values in sorted(slices.items())]  # fmt: skip
 
 
 def run_bench(
@@ -349,8 +379,8 @@ def run_bench(
         target = round(fraction * min(pass_eps, decide_eps), 1)
         emit(f"phase 3: latency at {target} events/s ({fraction:.0%} of saturation) for {latency_s:g} s")
         paced_cpu = PhaseCpu(phase_pids(deciders, stack))
-        by_topic, paced_events = asyncio.run(latency_phase(bootstrap, stream, target, latency_s, kwargs, paced_cpu))
-        latencies = [ms for _, ms in by_topic]
+        paced_decisions, paced_events = asyncio.run(latency_phase(bootstrap, stream, target, latency_s, kwargs, paced_cpu))
+        latencies = [paced.ms for paced in paced_decisions]
         result = {
             "command": "streamdecide bench " + " ".join(sys.argv[2:]),
             "events": n_events,
@@ -368,7 +398,8 @@ def run_bench(
                 "p50_ms": _pct(latencies, 50),
                 "p95_ms": _pct(latencies, 95),
                 "p99_ms": _pct(latencies, 99),
-                "by_topic": latency_by_topic(by_topic),
+                "by_topic": latency_by_topic(paced_decisions),
+                "by_slice": latency_by_slice(paced_decisions),
                 "cpu_us_per_event": paced_cpu.us_per_event(max(paced_events, 1)),
             },
             "triton": {

@@ -27,6 +27,7 @@ def test_bench_smoke(tmp_path: Path, model_repository: Path) -> None:
     assert result["passthrough_eps"] > 0 and result["decision_eps"] > 0
     assert result["latency"]["decisions"] > 0 and result["latency"]["p50_ms"] <= result["latency"]["p99_ms"]
     assert result["latency"]["cpu_us_per_event"]["workers"] > 0 and "broker" in result["latency"]["cpu_us_per_event"]
+    assert sum(s["decisions"] for s in result["latency"]["by_slice"]) == result["latency"]["decisions"]
     assert result["triton"]["requests_per_1000_events"] > 0 and result["triton"]["mean_rows_per_request"] >= 1
     assert all(result["processes"][p]["cpu_s"] > 0 for p in ("passthrough_worker", "decision_worker", "broker"))
     per_event = result["cpu_us_per_event_at_saturation"]
