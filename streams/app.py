@@ -58,7 +58,7 @@ def create_app(settings: Settings) -> tuple[faust.App, AppTopics]:
         consumer_auto_offset_reset="earliest",
         autodiscover=False,
     )
-    use_seek_safe_consumer(app)
+    use_seek_safe_consumer(app, eager=settings.eager_delivery)
     inputs = {
         name: app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
         for name in EVENT_TOPICS

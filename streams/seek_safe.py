@@ -32,6 +32,8 @@ import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 
+from streams.eager_delivery import EagerDelivery
+
 log = logging.getLogger(__name__)
 
 #: How long a seek waits for the drain loop to leave its batch. With the flow
@@ -91,12 +93,23 @@ class SeekSafeConsumer(faust_aiokafka.Consumer):
                 self.resume_flow()
 
 
+class EagerSeekSafeConsumer(EagerDelivery, SeekSafeConsumer):
+    """:class:`SeekSafeConsumer` whose drain loop hands records over eagerly (:mod:`streams.eager_delivery`)."""
+
+
 class SeekSafeTransport(faust_aiokafka.Transport):
     """The aiokafka transport creating :class:`SeekSafeConsumer` consumers."""
 
     Consumer = SeekSafeConsumer
 
 
-def use_seek_safe_consumer(app: faust.App) -> None:
-    """Make ``app`` consume through :class:`SeekSafeConsumer` (before anything touches its transport)."""
-    app.transport = SeekSafeTransport(app.conf.broker_consumer, app)
+class EagerSeekSafeTransport(faust_aiokafka.Transport):
+    """The aiokafka transport creating :class:`EagerSeekSafeConsumer` consumers."""
+
+    Consumer = EagerSeekSafeConsumer
+
+
+def use_seek_safe_consumer(app: faust.App, eager: bool = True) -> None:
+    """Make ``app`` consume through :class:`SeekSafeConsumer`, eager or not (before anything touches its transport)."""
+    transport = EagerSeekSafeTransport if eager else SeekSafeTransport
+    app.transport = transport(app.conf.broker_consumer, app)
