@@ -6,9 +6,9 @@ tasks, adds two more for the consumer's stopped and crashed events, waits for th
 finish, then cancels the other three: several event-loop turns per record, each queued
 behind whatever deciding holds the loop for. The callback (Faust's conductor) almost never
 waits: it puts the event into the stream's queue unless that queue is full or flow control
-holds it. Measured at 1,500 events/s (BENCHMARKS.md): the hand-over from the consumer
-thread to the stream fell from 18-22 to 3.5-4.2 ms (p50 per batch) and the worker's CPU
-per event by 8 %; 99.99 % of records were delivered in the first step.
+holds it. Measured at 1,500 events/s in three pairs of runs (BENCHMARKS.md): the hand-over
+from the consumer thread to the conductor fell from 18-34 to 3.5-4.9 ms (p50 per batch)
+and the worker's CPU per event by 7-9 %; 99.99 % of records were delivered in the first step.
 
 :class:`EagerDelivery` runs the callback's first step at once. When the callback finishes
 there, its result is returned as ``wait_first`` would have returned it. When it waits, the

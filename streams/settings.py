@@ -512,7 +512,7 @@ class Settings(BaseSettings):
     eager_delivery: bool = Field(
         True,
         description="Hand each fetched record to its stream in one step when it need not wait, instead of "
-        "through four tasks (cut the hand-over at 1,500 events/s from 18-22 to 4 ms p50 in BENCHMARKS.md).",
+        "through four tasks (cut the hand-over at 1,500 events/s from 18-34 to 3.5-4.9 ms p50 in BENCHMARKS.md).",
     )  # fmt: skip
     event_loop: Literal["uvloop", "asyncio"] = Field(
         "uvloop",
