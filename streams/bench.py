@@ -310,8 +310,7 @@ def latency_by_topic(latencies: list[PacedLatency]) -> dict[str, dict[str, float
     topics: dict[str, list[float]] = {}
     for paced in latencies:
         topics.setdefault(paced.topic, []).append(paced.ms)
-    return {topic: {"decisions": len(values), "p50_ms": _pct(values, 50), "p99_ms": _pct(values, 99)}
-            for topic, values in sorted(topics.items())}  # fmt: skip
+    return {topic: _tail(values) for topic, values in sorted(topics.items())}
 
 
 def latency_by_slice(latencies: list[PacedLatency], slice_s: float = LATENCY_SLICE_S) -> list[dict[str, float]]:
@@ -327,8 +326,12 @@ def latency_by_slice(latencies: list[PacedLatency], slice_s: float = LATENCY_SLI
     slices: dict[int, list[float]] = {}
     for paced in latencies:
         slices.setdefault(int(paced.sent_s // slice_s), []).append(paced.ms)
-    return [{"from_s": index * slice_s, "decisions": len(values), "p50_ms": _pct(values, 50), "p99_ms": _pct(values, 99)}
-            for index, values in sorted(slices.items())]  # fmt: skip
+    return [{"from_s": index * slice_s, **_tail(values)} for index, values in sorted(slices.items())]
+
+
+def _tail(values: list[float]) -> dict[str, float]:
+    """Count, p50 and p99 of one group of latencies."""
+    return {"decisions": len(values), "p50_ms": _pct(values, 50), "p99_ms": _pct(values, 99)}
 
 
 def run_bench(

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.reasons import Reason
+from streams.event_loop import EventLoopKind
 
 
 class Batching(BaseModel):
@@ -514,7 +515,7 @@ class Settings(BaseSettings):
         description="Hand each fetched record to its stream in one step when it need not wait, instead of "
         "through four tasks (cut the hand-over at 1,500 events/s from 18-34 to 3.5-4.9 ms p50 in BENCHMARKS.md).",
     )  # fmt: skip
-    event_loop: Literal["uvloop", "asyncio"] = Field(
+    event_loop: EventLoopKind = Field(
         "uvloop",
         description="Event loop of the worker processes: uvloop (libuv) or the standard library's "
         "(uvloop cut the worker's CPU per event by 15 % at 300 events/s in BENCHMARKS.md).",
