@@ -50,7 +50,7 @@ from triton_models.query_intent.repository import (
     render_intent_config,
     write_intent_version,
 )
-from triton_models.query_intent.scorer import ArtifactError, QueryIntentScorer
+from triton_models.query_intent.scorer import ArtifactError, QueryIntentScorer, resolve_precision
 from triton_models.query_intent.temperature import softmax
 from triton_models.query_intent.train import (
     IntentTrainingConfig,
@@ -67,6 +67,8 @@ TINY = IntentTrainingConfig(
 )  # fmt: skip
 SCORER_TOLERANCE = 1e-5
 """Merged adapter (served) vs. unmerged adapter (training): float32 rounding only."""
+BF16_TOLERANCE = 0.02
+"""bf16 against fp32 scoring, absolute, on a probability (the default model moved by at most 0.0063)."""
 MIN_ACCURACY = 0.90
 MAX_ECE = 0.05
 SLOT = re.compile(r"\{\w+\}")
@@ -142,7 +144,7 @@ def test_fast_training_writes_a_version_with_card_and_tokenizer(tiny: Tiny) -> N
 
 
 def test_scorer_equals_the_trained_network_and_knows_chinese(tiny: Tiny) -> None:
-    scorer = QueryIntentScorer(tiny.version_dir)
+    scorer = QueryIntentScorer(tiny.version_dir, precision="fp32")
     texts = [q.text for q in tiny.trained.data.test] + ["手机壳", ""]
     logits, _ = predict_logits(tiny.trained.model, tiny.trained.tokenizer, texts, TINY.max_length)
     scores = scorer.score(texts)
@@ -151,6 +153,23 @@ def test_scorer_equals_the_trained_network_and_knows_chinese(tiny: Tiny) -> None
     assert set(scores.languages) <= set(LANGUAGES)
     assert scorer.tokenizer.unk_token_id not in scorer.tokenizer("手机壳")["input_ids"]
     assert scorer.score([]).category_proba.shape == (0, len(CATEGORIES))
+
+
+def test_bf16_scoring_stays_within_tolerance_of_fp32(tiny: Tiny) -> None:
+    texts = [q.text for q in tiny.trained.data.test] + ["手机壳", "lego 积木", ""]
+    exact = QueryIntentScorer(tiny.version_dir, precision="fp32")
+    fast = QueryIntentScorer(tiny.version_dir, precision="bf16")
+    assert exact.dtype == torch.float32 and fast.dtype == torch.bfloat16
+    assert next(fast.net.parameters()).dtype == torch.bfloat16
+    want, got = exact.score(texts), fast.score(texts)
+    assert got.category_proba.dtype == np.float32
+    np.testing.assert_allclose(got.category_proba, want.category_proba, atol=BF16_TOLERANCE, rtol=0)
+    top2 = np.sort(want.category_proba, axis=1)[:, -2:]
+    clear = (top2[:, 1] - top2[:, 0]) > 2 * BF16_TOLERANCE
+    assert clear.any()
+    np.testing.assert_array_equal(got.category_proba[clear].argmax(1), want.category_proba[clear].argmax(1))
+    with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16, got 'fp8'"):
+        QueryIntentScorer(tiny.version_dir, precision="fp8")
 
 
 def test_build_net_keeps_the_first_encoder_layers() -> None:
@@ -232,6 +251,11 @@ def _fake_pb_utils() -> types.ModuleType:
     return module
 
 
+def _with_precision(precision: str) -> str:
+    """A ``model_config`` argument (JSON) whose ``precision`` parameter is ``precision``."""
+    return json.dumps({"parameters": {"precision": {"string_value": precision}}})
+
+
 def _text_tensor(texts: list[bytes]) -> _FakeTensor:
     return _FakeTensor(TEXT_TENSOR, np.array(texts, dtype=np.object_).reshape(-1, 1))
 
@@ -244,15 +268,22 @@ def test_python_backend_template_batches_requests_and_isolates_errors(
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    args = {"model_name": MODEL_NAME, "model_repository": str(tiny.repository / MODEL_NAME),
+            "model_version": "1", "model_instance_kind": "CPU"}  # fmt: skip
     model = module.TritonPythonModel()
-    model.initialize({"model_name": MODEL_NAME, "model_repository": str(tiny.repository / MODEL_NAME),
-                      "model_version": "1", "model_instance_kind": "CPU"})  # fmt: skip
+    model.initialize({**args, "model_config": _with_precision("fp32")})
+    assert model.scorer.dtype == torch.float32
+    with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16, got 'fp16'"):
+        module.TritonPythonModel().initialize({**args, "model_config": _with_precision("fp16")})
+    unset = module.TritonPythonModel()
+    unset.initialize({**args, "model_config": json.dumps({"parameters": {}})})
+    assert unset.scorer.dtype == resolve_precision("auto", torch.device("cpu"))
     good_a = ["lego 积木".encode(), "funda para móvil barato".encode()]
     good_b = [b"wireless earbuds"]
     requests = [{TEXT_TENSOR: _text_tensor(good_a)}, {TEXT_TENSOR: _text_tensor([b"\xff\xfe"])},
                 {TEXT_TENSOR: _text_tensor(good_b)}, {}]  # fmt: skip
     responses = model.execute(requests)
-    scorer = QueryIntentScorer(tiny.version_dir)
+    scorer = QueryIntentScorer(tiny.version_dir, precision="fp32")
     assert len(responses) == 4
     for response, texts in ((responses[0], good_a), (responses[2], good_b)):
         proba, language = response.output_tensors

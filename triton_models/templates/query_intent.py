@@ -2,11 +2,14 @@
 
 Copied into every version directory. It only moves tensors: tokenizing and scoring live in
 :class:`triton_models.query_intent.scorer.QueryIntentScorer`, imported from the venv that runs
-the stub. A GPU instance group scores on its own device.
+the stub. A GPU instance group scores on its own device. The config's ``precision`` parameter
+(``auto``, ``fp32`` or ``bf16``; ``auto`` when absent) picks the encoder's number format; an
+unknown value fails the model's load.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,8 @@ from triton_models.query_intent.scorer import QueryIntentScorer, decode_texts
 
 INTRA_OP_THREADS = 1
 GPU_KIND = "GPU"
+PRECISION_PARAMETER = "precision"
+DEFAULT_PRECISION = "auto"
 
 
 class TritonPythonModel:
@@ -29,7 +34,9 @@ class TritonPythonModel:
         self.model_name = args["model_name"]
         on_gpu = args.get("model_instance_kind") == GPU_KIND
         device = f"cuda:{args.get('model_instance_device_id', '0')}" if on_gpu else "cpu"
-        self.scorer = QueryIntentScorer(Path(args["model_repository"]) / args["model_version"], device)
+        parameters = json.loads(args.get("model_config") or "{}").get("parameters") or {}
+        precision = (parameters.get(PRECISION_PARAMETER) or {}).get("string_value", DEFAULT_PRECISION)
+        self.scorer = QueryIntentScorer(Path(args["model_repository"]) / args["model_version"], device, precision)
 
     def execute(self, requests: list[Any]) -> list[Any]:
         scored = self.scorer.score_batches([self._texts(request) for request in requests])
