@@ -25,6 +25,10 @@ EXIT_USAGE = 2
 EXIT_FAILED = 1
 MODELS = ("ctr", "conversion", "fraud", "query_intent")
 REFIT_MODELS = ("ctr", "conversion", "fraud")
+BENCH_EVENTS = 60_000
+"""Events per saturation phase of ``streamdecide bench``: about 6 s of a bare passthrough and 15 s of
+deciding here. At 20,000 the passthrough's phase lasted 1.5-2.3 s, and four runs of one commit gave
+ratios of 0.29-0.55; at 60,000 two runs gave 0.36 and 0.38 (BENCHMARKS.md)."""
 """Models ``refit`` and ``rollback`` know (the tabular ones)."""
 
 
@@ -119,7 +123,8 @@ def build_parser() -> OneLineParser:
     report.add_argument("--timeout", type=positive(float), default=120.0, metavar="S",
                         help="seconds allowed to read the topics to their end offsets (default 120)")
     bench = sub.add_parser("bench", help="passthrough vs decision path throughput, latency, Triton batching")
-    bench.add_argument("--events", type=positive(int), default=20_000, help="events per saturation phase")
+    bench.add_argument("--events", type=positive(int), default=BENCH_EVENTS,
+                       help=f"events per saturation phase (default {BENCH_EVENTS:,})")
     bench.add_argument("--latency-seconds", type=positive(float), default=20.0, help="length of the latency phase")
     bench.add_argument("--fraction", type=positive(float), default=0.5, help="latency-phase rate / saturation")
     bench.add_argument("--seed", type=int, default=None)
