@@ -8,7 +8,7 @@ state lives in memory per worker; exposures expire after the window, counts stay
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -88,11 +88,21 @@ class PriceBandit:
         return credited
 
     def counts(
-        self, product_id: str, prices: np.ndarray, excluding: str | None = None
+        self,
+        product_id: str,
+        prices: np.ndarray,
+        excluding: str | None = None,
+        pending: Mapping[tuple[str, int], int] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Shown and converted counts at each of ``prices``, leaving out decision ``excluding``'s own exposure."""
+        """Shown and converted counts at each of ``prices``, leaving out decision ``excluding``'s own exposure.
+
+        ``pending`` adds exposures not recorded yet, by (product, price point): those chosen
+        earlier in the same micro-batch, which one-at-a-time deciding would have recorded already.
+        """
         points = np.rint(np.asarray(prices) * CENTS_PER_UNIT).astype(np.int64).tolist()
         shown = np.array([self.shown.get((product_id, k), 0) for k in points], dtype=np.int64)
+        if pending:
+            shown += np.array([pending.get((product_id, k), 0) for k in points], dtype=np.int64)
         converted = np.array([self.converted.get((product_id, k), 0) for k in points], dtype=np.int64)
         own = self.exposures.get(excluding) if excluding else None
         if own is not None and own.product_id == product_id and own.point in points:

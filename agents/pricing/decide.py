@@ -9,6 +9,8 @@ probability of the price within the arm).
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -18,8 +20,10 @@ from agents.experiments import assign_arm
 from agents.features import conversion_features
 from agents.grouped_scoring import score_blocks
 from agents.learning.loop import CONVERSION, conversion_key
-from agents.pricing.bandit import posterior
-from agents.pricing.policy import PriceChoice, fallback_price, price_for_strategy, price_grid
+from agents.pricing.bandit import CENTS_PER_UNIT, posterior, price_key
+from agents.pricing.policy import (
+    PriceChoice, SampledView, fallback_price, fixed_price, price_grid, thompson_prices,
+)  # fmt: skip
 from agents.profiles.update import ts_ms
 from agents.staging import Staged
 from schemas.catalog import Product
@@ -48,14 +52,76 @@ def _plan(staged: Staged, product: Product, settings: Settings) -> _View:
     return _View(staged, decision_id_for(staged.event.event_id, "price"), product, arm, strategy, prices)
 
 
-def _choose(view: _View, p_convert: np.ndarray, ctx: DecisionContext) -> PriceChoice:
-    policy, product = ctx.settings.pricing, view.product
-    mean, std = p_convert, np.zeros_like(p_convert)
-    if view.strategy == "thompson":
-        shown, converted = ctx.bandit.counts(product.product_id, view.prices, excluding=view.decision_id)
-        mean, std = posterior(p_convert, policy.experiment.prior_strength, shown, converted)
-    draw_key = view.staged.event.event_id
-    return price_for_strategy(view.strategy, product, view.prices, p_convert, mean, std, draw_key, policy)
+def _choose_all(views: list[_View], probas: list[np.ndarray], ctx: DecisionContext) -> list[PriceChoice]:
+    """Each view's price under its arm's strategy, the Thompson-sampled ones drawn together.
+
+    Deciding one view at a time recorded each exposure before the next view's posterior. Here
+    views go in rounds: the first view of every product, then the second, and so on; a
+    round's posteriors count the exposures chosen in earlier rounds (``pending``), so every
+    price is the one-at-a-time price. A view's posterior leaves out its own exposure (a
+    redelivered event draws as the first time).
+    """
+    policy = ctx.settings.pricing
+    choices: dict[int, PriceChoice] = {}
+    pending: Counter[tuple[str, int]] = Counter()
+    pending_own: dict[str, tuple[str, int]] = {}
+    for members in _rounds(views):
+        sampled = [i for i in members if views[i].strategy == "thompson"]
+        for index in members:
+            if views[index].strategy != "thompson":
+                view = views[index]
+                choices[index] = fixed_price(view.strategy, view.product, view.prices, probas[index], policy)
+        if sampled:
+            counts = [_counts(views[i], pending, pending_own, ctx) for i in sampled]
+            mean, std = posterior(
+                np.concatenate([probas[i] for i in sampled]), policy.experiment.prior_strength,
+                np.concatenate([shown for shown, _ in counts]), np.concatenate([converted for _, converted in counts]),
+            )  # fmt: skip
+            bounds = np.cumsum([len(views[i].prices) for i in sampled])[:-1]
+            sampled_views = [
+                SampledView(views[i].product, views[i].prices, probas[i], m, s, views[i].staged.event.event_id)
+                for i, m, s in zip(sampled, np.split(mean, bounds), np.split(std, bounds), strict=True)
+            ]
+            choices.update(zip(sampled, thompson_prices(sampled_views, policy, policy.experiment), strict=True))
+        for index in members:
+            decision_id = views[index].decision_id
+            if decision_id not in ctx.bandit.exposures and decision_id not in pending_own:
+                point = (views[index].product.product_id, price_key(choices[index].price))
+                pending[point] += 1
+                pending_own[decision_id] = point
+    return [choices[index] for index in range(len(views))]
+
+
+def _rounds(views: list[_View]) -> list[list[int]]:
+    """View indexes by how many views of the same product came before them: the first of each, the second, ...
+
+    >>> from types import SimpleNamespace
+    >>> _rounds([SimpleNamespace(product=SimpleNamespace(product_id=p)) for p in "abab"])
+    [[0, 1], [2, 3]]
+    """
+    rounds: list[list[int]] = []
+    seen: Counter[str] = Counter()
+    for index, view in enumerate(views):
+        product_id = view.product.product_id
+        if seen[product_id] == len(rounds):
+            rounds.append([])
+        rounds[seen[product_id]].append(index)
+        seen[product_id] += 1
+    return rounds
+
+
+def _counts(
+    view: _View, pending: Mapping[tuple[str, int], int], pending_own: Mapping[str, tuple[str, int]],
+    ctx: DecisionContext,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Shown and converted counts of ``view``'s prices, with the batch's earlier choices and without its own."""
+    product_id = view.product.product_id
+    shown, converted = ctx.bandit.counts(product_id, view.prices, excluding=view.decision_id, pending=pending)
+    own = pending_own.get(view.decision_id)
+    if own is not None:
+        points = np.rint(np.asarray(view.prices) * CENTS_PER_UNIT).astype(np.int64)
+        shown = shown - (points == own[1]) * (own[0] == product_id)
+    return shown, converted
 
 
 def _experiment(view: _View, choice: PriceChoice, settings: Settings) -> Experiment | None:
@@ -87,15 +153,18 @@ async def decide_prices(items: list[Staged], ctx: DecisionContext) -> list[Price
         for v in views
     ]
     scored = await score_blocks(ctx.scorer, blocks)
+    answered = [index for index, result in enumerate(scored) if result.proba is not None]
+    chosen = dict(zip(answered, _choose_all([views[i] for i in answered], [scored[i].proba for i in answered], ctx),
+                      strict=True))  # fmt: skip
     now = ctx.clock()
     decisions = []
-    for view, result, (_, rows) in zip(views, scored, blocks, strict=True):
+    for index, (view, result, (_, rows)) in enumerate(zip(views, scored, blocks, strict=True)):
         event = view.staged.event
         if result.proba is None:
             fallback = fallback_price(view.product)
             choice = PriceChoice(fallback.price, fallback.p_convert, (result.failure, *fallback.reasons))
         else:
-            choice = _choose(view, result.proba, ctx)
+            choice = chosen[index]
             if result.failure:
                 choice = replace(choice, reasons=(result.failure, Reason.ONLINE_FALLBACK.value, *choice.reasons))
             product_id = view.product.product_id

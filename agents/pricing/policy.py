@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-from agents.experiments import normal_draws, thompson_pick
+from agents.experiments import normal_draws, thompson_picks
 from schemas.catalog import Product
 from schemas.reasons import Reason
 from streams.settings import ArmStrategy, PricingExperiment, PricingPolicy
@@ -124,6 +125,18 @@ def choose_price(product: Product, prices: np.ndarray, p_convert: np.ndarray, po
     return PriceChoice(price, float(p_convert[best]), reasons)
 
 
+@dataclass(frozen=True)
+class SampledView:
+    """What :func:`thompson_prices` needs of one view: its product, price grid, model estimates and posterior."""
+
+    product: Product
+    prices: np.ndarray
+    p_convert: np.ndarray
+    posterior_mean: np.ndarray
+    posterior_std: np.ndarray
+    draw_key: str
+
+
 def thompson_price(
     product: Product,
     prices: np.ndarray,
@@ -154,16 +167,58 @@ def thompson_price(
     >>> c.price, c.propensity, c.reasons
     (80.0, 1.0, ('optimised',))
     """
-    ok = margin_ok(product, prices, policy)
-    if not ok.any():
-        return list_price_choice(product, prices, p_convert, Reason.MARGIN_FLOOR)
-    noise = normal_draws(experiment.propensity_draws, len(prices), experiment.name, draw_key)
-    pick = thompson_pick(posterior_mean, posterior_std, prices - product.unit_cost, ok, noise)
-    price = float(prices[pick.index])
-    why = Reason.OPTIMISED if pick.greedy else Reason.EXPLORED
-    return PriceChoice(
-        price, float(p_convert[pick.index]), (why.value, *guardrail_reasons(product, price, policy)), pick.propensity
-    )
+    views = [SampledView(product, prices, p_convert, posterior_mean, posterior_std, draw_key)]
+    return thompson_prices(views, policy, experiment)[0]
+
+
+def thompson_prices(views: Sequence[SampledView], policy: PricingPolicy, experiment: PricingExperiment) -> list[PriceChoice]:
+    """:func:`thompson_price` for a micro-batch of views: the draws of all of them in one :func:`thompson_picks`.
+
+    Views with no price above the margin floor get list price (``margin_floor``), as one at a time.
+    """
+    choices: list[PriceChoice | None] = [None] * len(views)
+    sampled, allowed = [], []
+    for index, view in enumerate(views):
+        ok = margin_ok(view.product, view.prices, policy)
+        if ok.any():
+            sampled.append(index)
+            allowed.append(ok)
+        else:
+            choices[index] = list_price_choice(view.product, view.prices, view.p_convert, Reason.MARGIN_FLOOR)
+    picks = thompson_picks(
+        [views[i].posterior_mean for i in sampled],
+        [views[i].posterior_std for i in sampled],
+        [views[i].prices - views[i].product.unit_cost for i in sampled],
+        allowed,
+        [normal_draws(experiment.propensity_draws, len(views[i].prices), experiment.name, views[i].draw_key)
+         for i in sampled],
+    )  # fmt: skip
+    for index, pick in zip(sampled, picks, strict=True):
+        view = views[index]
+        price = float(view.prices[pick.index])
+        why = Reason.OPTIMISED if pick.greedy else Reason.EXPLORED
+        choices[index] = PriceChoice(
+            price, float(view.p_convert[pick.index]), (why.value, *guardrail_reasons(view.product, price, policy)),
+            pick.propensity,
+        )  # fmt: skip
+    return [choice for choice in choices if choice is not None]
+
+
+def fixed_price(strategy: ArmStrategy, product: Product, prices: np.ndarray, p_convert: np.ndarray,
+                policy: PricingPolicy) -> PriceChoice:  # fmt: skip
+    """The price of a strategy that draws nothing: list price for ``list_price``, the margin optimum otherwise.
+
+    Examples
+    --------
+    >>> p = Product(product_id="p", title="t", category="home", currency="USD", list_price=100,
+    ...             unit_cost=50, min_price=80, max_price=120, stock=1)
+    >>> prices, pc = np.array([80.0, 100.0, 120.0]), np.array([0.06, 0.03, 0.01])
+    >>> fixed_price("list_price", p, prices, pc, PricingPolicy()).price, fixed_price("optimise", p, prices, pc, PricingPolicy()).price
+    (100.0, 80.0)
+    """
+    if strategy == "list_price":
+        return list_price_choice(product, prices, p_convert, Reason.LIST_PRICE)
+    return choose_price(product, prices, p_convert, policy)
 
 
 def price_for_strategy(
@@ -189,10 +244,8 @@ def price_for_strategy(
     ...  for s in ("optimise", "thompson", "list_price")]
     [80.0, 80.0, 100.0]
     """
-    if strategy == "list_price":
-        return list_price_choice(product, prices, p_convert, Reason.LIST_PRICE)
-    if strategy == "optimise":
-        return choose_price(product, prices, p_convert, policy)
+    if strategy != "thompson":
+        return fixed_price(strategy, product, prices, p_convert, policy)
     return thompson_price(
         product, prices, p_convert, posterior_mean, posterior_std, draw_key, policy, policy.experiment
     )
