@@ -171,12 +171,14 @@ def thompson_price(
     return thompson_prices(views, policy, experiment)[0]
 
 
-def thompson_prices(views: Sequence[SampledView], policy: PricingPolicy, experiment: PricingExperiment) -> list[PriceChoice]:
+def thompson_prices(
+    views: Sequence[SampledView], policy: PricingPolicy, experiment: PricingExperiment
+) -> list[PriceChoice]:
     """:func:`thompson_price` for a micro-batch of views: the draws of all of them in one :func:`thompson_picks`.
 
     Views with no price above the margin floor get list price (``margin_floor``), as one at a time.
     """
-    choices: list[PriceChoice | None] = [None] * len(views)
+    choices: dict[int, PriceChoice] = {}
     sampled, allowed = [], []
     for index, view in enumerate(views):
         ok = margin_ok(view.product, view.prices, policy)
@@ -201,7 +203,7 @@ def thompson_prices(views: Sequence[SampledView], policy: PricingPolicy, experim
             price, float(view.p_convert[pick.index]), (why.value, *guardrail_reasons(view.product, price, policy)),
             pick.propensity,
         )  # fmt: skip
-    return [choice for choice in choices if choice is not None]
+    return [choices[index] for index in range(len(views))]
 
 
 def fixed_price(strategy: ArmStrategy, product: Product, prices: np.ndarray, p_convert: np.ndarray,
@@ -213,8 +215,8 @@ def fixed_price(strategy: ArmStrategy, product: Product, prices: np.ndarray, p_c
     >>> p = Product(product_id="p", title="t", category="home", currency="USD", list_price=100,
     ...             unit_cost=50, min_price=80, max_price=120, stock=1)
     >>> prices, pc = np.array([80.0, 100.0, 120.0]), np.array([0.06, 0.03, 0.01])
-    >>> fixed_price("list_price", p, prices, pc, PricingPolicy()).price, fixed_price("optimise", p, prices, pc, PricingPolicy()).price
-    (100.0, 80.0)
+    >>> [fixed_price(s, p, prices, pc, PricingPolicy()).price for s in ("list_price", "optimise")]
+    [100.0, 80.0]
     """
     if strategy == "list_price":
         return list_price_choice(product, prices, p_convert, Reason.LIST_PRICE)
