@@ -206,6 +206,7 @@ def register_ingest(
         async def ingest(stream: faust.StreamT) -> None:
             await ready.wait()
             async for events in stream.take_events(batching.max_size, within=batching.window_s):
+                ctx.metrics.observe_batch(events[0].message.topic, len(events))
                 try:
                     try:
                         await decide_and_send(events)

@@ -35,6 +35,7 @@ from schemas.codec import decode_event, encode, loads
 from streams.admin import ensure_topics, kafka_client_kwargs
 from streams.consume import follow
 from streams.embedded.process import ChildProcess, free_port
+from streams.metrics import BATCH_EVENTS, METRICS_PORT_SETTING
 from streams.passthrough import PASSTHROUGH_TOPIC
 from streams.procstat import tree_stat
 from streams.runtime import Stack, child_env
@@ -55,6 +56,7 @@ TRITON_COMPUTE_COUNTERS = (
 )  # fmt: skip
 COMPUTE_PREFIX = "compute_us:"
 _METRIC_LINE = re.compile(r'^(\w+)\{model="([^"]+)",version="[^"]*"\} ([0-9.e+]+)$')
+_BATCH_LINE = re.compile(rf'^{BATCH_EVENTS}_(sum|count)\{{topic="([^"]+)"\}} ([0-9.e+]+)$')
 
 
 @dataclass(frozen=True)
@@ -163,11 +165,47 @@ def compute_ms_by_model(before: dict[str, float], after: dict[str, float], n_eve
             for key in sorted(after) if key.startswith(COMPUTE_PREFIX)}  # fmt: skip
 
 
+BatchCounters = dict[tuple[str, str], float]
+"""Micro-batch counters of the decision workers: ``(topic, "sum" | "count")`` → value."""
+
+
+def batch_counters(urls: list[str]) -> BatchCounters:
+    """The workers' micro-batch counters, summed: ``(topic, "sum" | "count")`` → value, from their /metrics."""
+    totals: Counter[tuple[str, str]] = Counter()
+    for url in urls:
+        for line in urllib.request.urlopen(url, timeout=5).read().decode().splitlines():
+            if match := _BATCH_LINE.match(line):
+                totals[(match.group(2), match.group(1))] += float(match.group(3))
+    return dict(totals)
+
+
+def batch_sizes(before: BatchCounters, after: BatchCounters) -> dict[str, dict[str, float]]:
+    """Micro-batches and their mean records per input topic between two :func:`batch_counters` readings.
+
+    >>> batch_sizes({("events.clicks", "sum"): 10.0, ("events.clicks", "count"): 2.0},
+    ...             {("events.clicks", "sum"): 110.0, ("events.clicks", "count"): 6.0})
+    {'events.clicks': {'batches': 4, 'records': 100, 'mean_records': 25.0}}
+    """
+    sizes = {}
+    for topic in sorted({topic for topic, _ in after}):
+        batches = after.get((topic, "count"), 0.0) - before.get((topic, "count"), 0.0)
+        records = after.get((topic, "sum"), 0.0) - before.get((topic, "sum"), 0.0)
+        if batches > 0:
+            sizes[topic] = {"batches": int(batches), "records": int(records),
+                            "mean_records": round(records / batches, 1)}  # fmt: skip
+    return sizes
+
+
+def metrics_urls(children: list[ChildProcess]) -> list[str]:
+    """The /metrics endpoints of bench children (their ports are in their environment)."""
+    return [f"http://127.0.0.1:{c.env[METRICS_PORT_SETTING]}/metrics" for c in children if c.env]
+
+
 def start_child(settings: Settings, module: str, name: str, group: str | None = None) -> ChildProcess:
     """A worker-like child process in consumer group ``group`` (default: a group of its own)."""
     env = child_env(settings)
     env["STREAMDECIDE_APP_ID"] = group or f"bench-{name}-{uuid.uuid4().hex[:6]}"
-    env["STREAMDECIDE_METRICS_PORT"] = str(free_port())
+    env[METRICS_PORT_SETTING] = str(free_port())
     log = settings.data_dir / "logs" / f"bench-{name}.log"
     return ChildProcess(name, [sys.executable, "-m", module, *([] if module != "streams.cli" else ["worker"])], log,
                         env=env).start()
@@ -376,6 +414,7 @@ def run_bench(
                                            on_first=decide_cpu.start))  # fmt: skip
         decide_cpu.stop()
         decide_eps = rate_of([ts for ts, _ in decided], n_events)
+        saturated_batches = batch_counters(metrics_urls(deciders))
         after = triton_counters(metrics_url) if metrics_url else {}
         delta = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in TRITON_COUNTERS}
 
@@ -383,6 +422,7 @@ def run_bench(
         emit(f"phase 3: latency at {target} events/s ({fraction:.0%} of saturation) for {latency_s:g} s")
         paced_cpu = PhaseCpu(phase_pids(deciders, stack))
         paced_decisions, paced_events = asyncio.run(latency_phase(bootstrap, stream, target, latency_s, kwargs, paced_cpu))
+        paced_batches = batch_counters(metrics_urls(deciders))
         latencies = [paced.ms for paced in paced_decisions]
         result = {
             "command": "streamdecide bench " + " ".join(sys.argv[2:]),
@@ -404,7 +444,9 @@ def run_bench(
                 "by_topic": latency_by_topic(paced_decisions),
                 "by_slice": latency_by_slice(paced_decisions),
                 "cpu_us_per_event": paced_cpu.us_per_event(max(paced_events, 1)),
+                "batches": batch_sizes(saturated_batches, paced_batches),
             },
+            "batches_at_saturation": batch_sizes({}, saturated_batches),
             "triton": {
                 "requests_per_1000_events": round(1000 * delta["nv_inference_request_success"] / n_events, 2),
                 "mean_rows_per_request": round(delta["nv_inference_count"] / max(delta["nv_inference_request_success"], 1), 1),

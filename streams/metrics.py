@@ -78,6 +78,7 @@ DECISION_LATENCY = "streamdecide_decision_latency_ms"
 TRITON_REQUESTS = "streamdecide_triton_requests_total"
 TRITON_LATENCY = "streamdecide_triton_request_latency_ms"
 TRITON_BATCH_ROWS = "streamdecide_triton_batch_rows"
+BATCH_EVENTS = "streamdecide_batch_events"
 TRITON_FAILURES = "streamdecide_triton_failures_total"
 BREAKER_STATE = "streamdecide_circuit_breaker_state"
 BREAKER_OPENS = "streamdecide_circuit_breaker_opens_total"
@@ -126,6 +127,9 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(DECISIONS, "counter", ("type", "action", "scene"),
                "Decisions published, per type (bid, price, fraud), action and scene."),
     MetricSpec(DEGRADED_DECISIONS, "counter", ("type",), "Decisions taken by a fallback (degraded: true), per type."),
+    MetricSpec(BATCH_EVENTS, "histogram", ("topic",),
+               "Records per micro-batch an ingest agent took (BATCHING__MAX_SIZE, BATCHING__WINDOW_S), per input topic.",
+               BATCH_ROWS_BUCKETS),
     MetricSpec(DECISION_LATENCY, "histogram", ("type",),
                "Event (Kafka record timestamp) to decision latency in milliseconds, per type.", LATENCY_BUCKETS_MS),
     MetricSpec(TRITON_REQUESTS, "counter", ("model",), "Successful batched inference requests to Triton, per model."),
@@ -355,6 +359,21 @@ class Metrics:
             campaign = campaigns.get(event.campaign_id)
             currency = campaign.currency if campaign is not None else UNKNOWN_LABEL
             family.labels(currency=currency).inc(event.clearing_cpm / CPM_PER_UNIT)
+
+    def observe_batch(self, topic: str, records: int) -> None:
+        """One micro-batch an ingest agent took from ``topic``: how many records it held.
+
+        Batch size is what per-batch costs (Triton requests, produce requests, table writes) are
+        shared by; at the same rate, smaller batches cost more CPU per event.
+
+        Examples
+        --------
+        >>> m = Metrics()
+        >>> m.observe_batch("events.clicks", 30)
+        >>> m.value("streamdecide_batch_events_sum", topic="events.clicks")
+        30.0
+        """
+        self._families[BATCH_EVENTS].labels(topic=bounded_label(topic)).observe(records)
 
     def observe_dlq(self, records: Iterable[DlqRecord]) -> None:
         """Count dead-lettered messages per source topic and reason code."""

@@ -34,3 +34,8 @@ def test_bench_smoke(tmp_path: Path, model_repository: Path) -> None:
     assert per_event["decision_path"]["workers"] > 0 and per_event["passthrough"]["workers"] > 0
     assert "tritonserver_and_stubs" in per_event["decision_path"] and "broker" in per_event["passthrough"]
     assert set(result["triton"]["compute_ms_per_1000_events"]) >= {"ctr", "fraud", "query_intent"}
+    saturated = result["batches_at_saturation"]
+    assert set(saturated) == {"events.clicks", "events.searches", "events.orders"}
+    assert all(1 <= b["mean_records"] <= settings.batching.max_size and b["batches"] > 0 for b in saturated.values())
+    assert sum(b["records"] for b in saturated.values()) >= 600  # a rebalance between the two workers may redeliver
+    assert result["latency"]["batches"] and all(b["batches"] > 0 for b in result["latency"]["batches"].values())
