@@ -248,7 +248,16 @@ def _fake_pb_utils() -> types.ModuleType:
     module.InferenceResponse = _FakeResponse  # type: ignore[attr-defined]
     module.TritonError = lambda message: message  # type: ignore[attr-defined]
     module.get_input_tensor_by_name = lambda request, name: request.get(name)  # type: ignore[attr-defined]
+    module.Logger = _FakeLogger  # type: ignore[attr-defined]
     return module
+
+
+class _FakeLogger:
+    lines: list[str] = []
+
+    @classmethod
+    def log_info(cls, message: str) -> None:
+        cls.lines.append(message)
 
 
 def _with_precision(precision: str) -> str:
@@ -273,6 +282,7 @@ def test_python_backend_template_batches_requests_and_isolates_errors(
     model = module.TritonPythonModel()
     model.initialize({**args, "model_config": _with_precision("fp32")})
     assert model.scorer.dtype == torch.float32
+    assert _FakeLogger.lines[-1] == f"{MODEL_NAME} version 1: scoring in float32 on cpu (precision fp32)"
     with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16, got 'fp16'"):
         module.TritonPythonModel().initialize({**args, "model_config": _with_precision("fp16")})
     unset = module.TritonPythonModel()

@@ -37,6 +37,10 @@ class TritonPythonModel:
         parameters = json.loads(args.get("model_config") or "{}").get("parameters") or {}
         precision = (parameters.get(PRECISION_PARAMETER) or {}).get("string_value", DEFAULT_PRECISION)
         self.scorer = QueryIntentScorer(Path(args["model_repository"]) / args["model_version"], device, precision)
+        pb_utils.Logger.log_info(
+            f"{self.model_name} version {args['model_version']}: scoring in {str(self.scorer.dtype).removeprefix('torch.')}"
+            f" on {device} (precision {precision})"
+        )
 
     def execute(self, requests: list[Any]) -> list[Any]:
         scored = self.scorer.score_batches([self._texts(request) for request in requests])
