@@ -8,7 +8,8 @@ state lives in memory per worker; exposures expire after the window, counts stay
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +39,17 @@ class Exposure:
     point: int
     ts_ms: int
     converted: bool = False
+
+
+@dataclass
+class PendingExposures:
+    """Exposures chosen earlier in a micro-batch and not recorded yet: those one-at-a-time deciding had recorded.
+
+    ``shown`` counts them per (product, price point); ``points`` holds each one's (product, price point) by decision id.
+    """
+
+    shown: Counter[tuple[str, int]] = field(default_factory=Counter)
+    points: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -87,28 +99,45 @@ class PriceBandit:
             credited += 1
         return credited
 
+    def hold_exposure(self, pending: PendingExposures, decision_id: str, product_id: str, price: float) -> None:
+        """Count a price shown into ``pending`` as :meth:`record_exposure` would count it (once per decision id).
+
+        Examples
+        --------
+        >>> b, pending = PriceBandit(), PendingExposures()
+        >>> b.hold_exposure(pending, "d1", "p1", 20.0)
+        >>> b.hold_exposure(pending, "d1", "p1", 20.0)  # the same event twice in a batch: counted once
+        >>> [a.tolist() for a in b.counts("p1", np.array([20.0, 22.0]), pending=pending)]
+        [[1, 0], [0, 0]]
+        >>> [a.tolist() for a in b.counts("p1", np.array([20.0, 22.0]), excluding="d1", pending=pending)]
+        [[0, 0], [0, 0]]
+        """
+        if decision_id in self.exposures or decision_id in pending.points:
+            return
+        point = (product_id, price_key(price))
+        pending.shown[point] += 1
+        pending.points[decision_id] = point
+
     def counts(
-        self,
-        product_id: str,
-        prices: np.ndarray,
-        excluding: str | None = None,
-        pending: Mapping[tuple[str, int], int] | None = None,
+        self, product_id: str, prices: np.ndarray, excluding: str | None = None, pending: PendingExposures | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Shown and converted counts at each of ``prices``, leaving out decision ``excluding``'s own exposure.
 
-        ``pending`` adds exposures not recorded yet, by (product, price point): those chosen
-        earlier in the same micro-batch, which one-at-a-time deciding would have recorded already.
+        ``pending`` adds the exposures held earlier in the same micro-batch (:meth:`hold_exposure`).
         """
         points = np.rint(np.asarray(prices) * CENTS_PER_UNIT).astype(np.int64).tolist()
         shown = np.array([self.shown.get((product_id, k), 0) for k in points], dtype=np.int64)
-        if pending:
-            shown += np.array([pending.get((product_id, k), 0) for k in points], dtype=np.int64)
         converted = np.array([self.converted.get((product_id, k), 0) for k in points], dtype=np.int64)
         own = self.exposures.get(excluding) if excluding else None
         if own is not None and own.product_id == product_id and own.point in points:
             index = points.index(own.point)
             shown[index] -= 1
             converted[index] -= 1 if own.converted else 0
+        if pending is not None and pending.shown:
+            shown += np.array([pending.shown.get((product_id, k), 0) for k in points], dtype=np.int64)
+            held = pending.points.get(excluding) if excluding else None
+            if held is not None and held[0] == product_id and held[1] in points:
+                shown[points.index(held[1])] -= 1
         return shown, converted
 
     def expire(self, now_ms: int, window_ms: int) -> int:

@@ -10,7 +10,6 @@ probability of the price within the arm).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -20,7 +19,7 @@ from agents.experiments import assign_arm
 from agents.features import conversion_features
 from agents.grouped_scoring import score_blocks
 from agents.learning.loop import CONVERSION, conversion_key
-from agents.pricing.bandit import CENTS_PER_UNIT, posterior, price_key
+from agents.pricing.bandit import PendingExposures, posterior
 from agents.pricing.policy import (
     PriceChoice, SampledView, fallback_price, fixed_price, price_grid, thompson_prices,
 )  # fmt: skip
@@ -63,8 +62,7 @@ def _choose_all(views: list[_View], probas: list[np.ndarray], ctx: DecisionConte
     """
     policy = ctx.settings.pricing
     choices: dict[int, PriceChoice] = {}
-    pending: Counter[tuple[str, int]] = Counter()
-    pending_own: dict[str, tuple[str, int]] = {}
+    pending = PendingExposures()
     for members in _rounds(views):
         sampled = [i for i in members if views[i].strategy == "thompson"]
         for index in members:
@@ -72,7 +70,8 @@ def _choose_all(views: list[_View], probas: list[np.ndarray], ctx: DecisionConte
                 view = views[index]
                 choices[index] = fixed_price(view.strategy, view.product, view.prices, probas[index], policy)
         if sampled:
-            counts = [_counts(views[i], pending, pending_own, ctx) for i in sampled]
+            counts = [ctx.bandit.counts(views[i].product.product_id, views[i].prices, excluding=views[i].decision_id,
+                                        pending=pending) for i in sampled]  # fmt: skip
             mean, std = posterior(
                 np.concatenate([probas[i] for i in sampled]), policy.experiment.prior_strength,
                 np.concatenate([shown for shown, _ in counts]), np.concatenate([converted for _, converted in counts]),
@@ -84,11 +83,8 @@ def _choose_all(views: list[_View], probas: list[np.ndarray], ctx: DecisionConte
             ]
             choices.update(zip(sampled, thompson_prices(sampled_views, policy, policy.experiment), strict=True))
         for index in members:
-            decision_id = views[index].decision_id
-            if decision_id not in ctx.bandit.exposures and decision_id not in pending_own:
-                point = (views[index].product.product_id, price_key(choices[index].price))
-                pending[point] += 1
-                pending_own[decision_id] = point
+            view = views[index]
+            ctx.bandit.hold_exposure(pending, view.decision_id, view.product.product_id, choices[index].price)
     return [choices[index] for index in range(len(views))]
 
 
@@ -108,20 +104,6 @@ def _rounds(views: list[_View]) -> list[list[int]]:
         rounds[seen[product_id]].append(index)
         seen[product_id] += 1
     return rounds
-
-
-def _counts(
-    view: _View, pending: Mapping[tuple[str, int], int], pending_own: Mapping[str, tuple[str, int]],
-    ctx: DecisionContext,
-) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """Shown and converted counts of ``view``'s prices, with the batch's earlier choices and without its own."""
-    product_id = view.product.product_id
-    shown, converted = ctx.bandit.counts(product_id, view.prices, excluding=view.decision_id, pending=pending)
-    own = pending_own.get(view.decision_id)
-    if own is not None:
-        points = np.rint(np.asarray(view.prices) * CENTS_PER_UNIT).astype(np.int64)
-        shown = shown - (points == own[1]) * (own[0] == product_id)
-    return shown, converted
 
 
 def _experiment(view: _View, choice: PriceChoice, settings: Settings) -> Experiment | None:
