@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from aiokafka import AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
 
 from schemas.codec import decode_event, encode, loads
 from streams.admin import ensure_topics, kafka_client_kwargs
@@ -56,7 +57,6 @@ TRITON_COMPUTE_COUNTERS = (
 )  # fmt: skip
 COMPUTE_PREFIX = "compute_us:"
 _METRIC_LINE = re.compile(r'^(\w+)\{model="([^"]+)",version="[^"]*"\} ([0-9.e+]+)$')
-_BATCH_LINE = re.compile(rf'^{BATCH_EVENTS}_(sum|count)\{{topic="([^"]+)"\}} ([0-9.e+]+)$')
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ def triton_counters(metrics_url: str) -> dict[str, float]:
     Also ``compute_us:<model>``: each model's cumulative compute time (input, inference, output),
     which says where Triton's CPU goes.
     """
-    text = urllib.request.urlopen(metrics_url, timeout=5).read().decode()
+    text = _scrape(metrics_url)
     totals: Counter[str] = Counter()
     for line in text.splitlines():
         match = _METRIC_LINE.match(line)
@@ -153,6 +153,11 @@ def triton_counters(metrics_url: str) -> dict[str, float]:
         elif match and match.group(1) in TRITON_COMPUTE_COUNTERS:
             totals[f"{COMPUTE_PREFIX}{match.group(2)}"] += float(match.group(3))
     return dict(totals)
+
+
+def _scrape(url: str) -> str:
+    """The text a Prometheus endpoint serves."""
+    return urllib.request.urlopen(url, timeout=5).read().decode()
 
 
 def compute_ms_by_model(before: dict[str, float], after: dict[str, float], n_events: int) -> dict[str, float]:
@@ -173,9 +178,13 @@ def batch_counters(urls: list[str]) -> BatchCounters:
     """The workers' micro-batch counters, summed: ``(topic, "sum" | "count")`` → value, from their /metrics."""
     totals: Counter[tuple[str, str]] = Counter()
     for url in urls:
-        for line in urllib.request.urlopen(url, timeout=5).read().decode().splitlines():
-            if match := _BATCH_LINE.match(line):
-                totals[(match.group(2), match.group(1))] += float(match.group(3))
+        for family in text_string_to_metric_families(_scrape(url)):
+            if family.name != BATCH_EVENTS:
+                continue
+            for sample in family.samples:
+                part = sample.name.removeprefix(f"{BATCH_EVENTS}_")
+                if part in ("sum", "count"):
+                    totals[(sample.labels["topic"], part)] += sample.value
     return dict(totals)
 
 

@@ -27,7 +27,7 @@ MODELS = ("ctr", "conversion", "fraud", "query_intent")
 REFIT_MODELS = ("ctr", "conversion", "fraud")
 BENCH_EVENTS = 60_000
 """Events per saturation phase of ``streamdecide bench``: about 6 s of a bare passthrough and 15 s of
-deciding here. At 20,000 the passthrough's phase lasted 1.5-2.3 s, and four runs of one commit gave
+deciding here. At 20,000 the passthrough's phase lasted 1.5-2.3 s, and five runs of one commit gave
 ratios of 0.29-0.55; at 60,000 two runs gave 0.36 and 0.38 (BENCHMARKS.md)."""
 """Models ``refit`` and ``rollback`` know (the tabular ones)."""
 

@@ -25,6 +25,7 @@ queries in requests of 256, fp32: 890 µs per query in passes of 8, 792 of 16, 7
 Precision = Literal["auto", "fp32", "bf16"]
 """The encoder's number format: ``auto`` is bf16 where the device computes it natively, else fp32."""
 PRECISIONS: Final[tuple[str, ...]] = get_args(Precision)
+DEFAULT_PRECISION: Final = "auto"
 
 
 class ArtifactError(ValueError):
@@ -130,7 +131,7 @@ class QueryIntentScorer:
         When ``precision`` is none of :data:`PRECISIONS`.
     """
 
-    def __init__(self, version_dir: Path, device: str = "cpu", precision: str = "auto") -> None:
+    def __init__(self, version_dir: Path, device: str = "cpu", precision: str = DEFAULT_PRECISION) -> None:
         try:
             artifact = json.loads((version_dir / ARTIFACT_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:

@@ -18,12 +18,11 @@ import torch
 import triton_python_backend_utils as pb_utils
 
 from triton_models.query_intent.contract import CATEGORY_PROBA_TENSOR, LANGUAGE_TENSOR, TEXT_TENSOR
-from triton_models.query_intent.scorer import QueryIntentScorer, decode_texts
+from triton_models.query_intent.scorer import DEFAULT_PRECISION, QueryIntentScorer, decode_texts
 
 INTRA_OP_THREADS = 1
 GPU_KIND = "GPU"
 PRECISION_PARAMETER = "precision"
-DEFAULT_PRECISION = "auto"
 
 
 class TritonPythonModel:
