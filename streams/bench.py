@@ -48,6 +48,9 @@ from streams.topics import DECISION_TOPICS, PRODUCTS, TopicSpec
 PRELOAD_RATE_EPS = 1_000.0
 PHASE_TIMEOUT_S = 600.0
 LATENCY_SLICE_S = 5.0
+BATCHES_TIMEOUT_S = 30.0
+"""Longest wait for the workers to have taken every record of a phase before their batch counters are read."""
+BATCHES_POLL_S = 0.1
 """Width of the latency phase's time slices (by when the event was sent)."""
 MAX_REQUEST_BYTES = 4_000_000
 TRITON_COUNTERS = ("nv_inference_request_success", "nv_inference_count", "nv_inference_exec_count")
@@ -104,26 +107,43 @@ async def wait_outputs(
     topics: list[str],
     want: int,
     kwargs: dict[str, Any],
-    keep: Callable[[bytes], bool] | None = None,
+    identity: Callable[[bytes], object] = bytes,
     on_first: Callable[[], None] | None = None,
 ) -> list[tuple[int, bytes]]:
-    """Read ``topics`` from the beginning until ``want`` records (``keep``-filtered) arrived.
+    """Read ``topics`` from the beginning until ``want`` distinct records arrived; the first of each.
 
-    ``on_first`` is called when the first record arrived (the phase's CPU is counted from there).
+    A rebalance between workers redelivers records, so a phase's outputs can hold a record
+    twice; counting records would end the phase before every owed one was written. Records
+    with the same ``identity`` (a decision's ``decision_id``; the bytes of a passthrough's copy)
+    count once. ``on_first`` is called when the first record arrived (the phase's CPU is
+    counted from there).
     """
     out: list[tuple[int, bytes]] = []
+    seen: set[object] = set()
 
     async def read() -> None:
         async for record in follow(bootstrap, topics, from_beginning=True, client_kwargs=kwargs):
-            if keep is None or keep(record.value):
-                if not out and on_first is not None:
-                    on_first()
-                out.append((record.timestamp, record.value))
-                if len(out) >= want:
-                    return
+            key = identity(record.value)
+            if key in seen:
+                continue
+            if not out and on_first is not None:
+                on_first()
+            seen.add(key)
+            out.append((record.timestamp, record.value))
+            if len(out) >= want:
+                return
 
     await asyncio.wait_for(read(), PHASE_TIMEOUT_S)
     return out
+
+
+def decision_id_of(value: bytes) -> str:
+    """A decision record's ``decision_id`` (what a redelivered decision repeats).
+
+    >>> decision_id_of(b'{"decision_id":"bid-e1","latency_ms":3.0}')
+    'bid-e1'
+    """
+    return str(loads(value)["decision_id"])
 
 
 def rate_of(timestamps_ms: list[int], count: int) -> float:
@@ -186,6 +206,21 @@ def batch_counters(urls: list[str]) -> BatchCounters:
                 if part in ("sum", "count"):
                     totals[(sample.labels["topic"], part)] += sample.value
     return dict(totals)
+
+
+def all_batched(urls: list[str], records: int, timeout_s: float = BATCHES_TIMEOUT_S) -> BatchCounters:
+    """:func:`batch_counters` once the workers' batches hold ``records`` records (or after ``timeout_s``).
+
+    A phase ends when its owed decisions are out, which a few stragglers (an order, say) can
+    still be short of: the counters are read once every input record was taken.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        counters = batch_counters(urls)
+        taken = sum(value for (_, part), value in counters.items() if part == "sum")
+        if taken >= records or time.monotonic() >= deadline:
+            return counters
+        time.sleep(BATCHES_POLL_S)
 
 
 def batch_sizes(before: BatchCounters, after: BatchCounters) -> dict[str, dict[str, float]]:
@@ -420,10 +455,10 @@ def run_bench(
         deciders = start_group(eff, "streams.cli", "worker", workers)
         decide_cpu = PhaseCpu(phase_pids(deciders, stack))
         decided = asyncio.run(wait_outputs(bootstrap, list(DECISION_TOPICS), workload.expected_decisions, kwargs,
-                                           on_first=decide_cpu.start))  # fmt: skip
+                                           identity=decision_id_of, on_first=decide_cpu.start))  # fmt: skip
         decide_cpu.stop()
         decide_eps = rate_of([ts for ts, _ in decided], n_events)
-        saturated_batches = batch_counters(metrics_urls(deciders))
+        saturated_batches = all_batched(metrics_urls(deciders), n_events)
         after = triton_counters(metrics_url) if metrics_url else {}
         delta = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in TRITON_COUNTERS}
 
@@ -431,7 +466,7 @@ def run_bench(
         emit(f"phase 3: latency at {target} events/s ({fraction:.0%} of saturation) for {latency_s:g} s")
         paced_cpu = PhaseCpu(phase_pids(deciders, stack))
         paced_decisions, paced_events = asyncio.run(latency_phase(bootstrap, stream, target, latency_s, kwargs, paced_cpu))
-        paced_batches = batch_counters(metrics_urls(deciders))
+        paced_batches = all_batched(metrics_urls(deciders), n_events + paced_events)
         latencies = [paced.ms for paced in paced_decisions]
         result = {
             "command": "streamdecide bench " + " ".join(sys.argv[2:]),
