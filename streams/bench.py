@@ -11,6 +11,8 @@ Phases, on the embedded broker and Triton (fixed seed):
 Throughput is measured on the output records' timestamps, first to last, so
 consumer-group joins do not count. With ``workers`` > 1 both phases run that many
 processes in one consumer group (the input partitions split between them).
+Where the cores allow, each worker runs on a core of its own and the broker, Triton and
+this driver on the others (``--no-pin-cores`` lets the kernel place them all).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from schemas.codec import decode_event, encode, loads
 from streams.admin import ensure_topics, kafka_client_kwargs
 from streams.consume import follow
+from streams.cpu_affinity import CPU_AFFINITY_SETTING, CoreLayout, core_layout, pin_process
 from streams.embedded.process import ChildProcess, free_port
 from streams.metrics import BATCH_EVENTS, METRICS_PORT_SETTING
 from streams.passthrough import PASSTHROUGH_TOPIC
@@ -245,11 +248,15 @@ def metrics_urls(children: list[ChildProcess]) -> list[str]:
     return [f"http://127.0.0.1:{c.env[METRICS_PORT_SETTING]}/metrics" for c in children if c.env]
 
 
-def start_child(settings: Settings, module: str, name: str, group: str | None = None) -> ChildProcess:
-    """A worker-like child process in consumer group ``group`` (default: a group of its own)."""
+def start_child(
+    settings: Settings, module: str, name: str, group: str | None = None, core: int | None = None
+) -> ChildProcess:
+    """A worker-like child process in consumer group ``group`` (default: a group of its own), on ``core`` if given."""
     env = child_env(settings)
     env["STREAMDECIDE_APP_ID"] = group or f"bench-{name}-{uuid.uuid4().hex[:6]}"
     env[METRICS_PORT_SETTING] = str(free_port())
+    if core is not None:
+        env[CPU_AFFINITY_SETTING] = str(core)
     log = settings.data_dir / "logs" / f"bench-{name}.log"
     return ChildProcess(name, [sys.executable, "-m", module, *([] if module != "streams.cli" else ["worker"])], log,
                         env=env).start()
@@ -261,10 +268,13 @@ def stat_of(pid: int | None, children: bool = True) -> dict[str, float] | None:
     return None if stat is None else {"cpu_s": stat.cpu_s, "peak_rss_mb": stat.peak_rss_mb, "processes": stat.processes}
 
 
-def start_group(settings: Settings, module: str, name: str, n: int) -> list[ChildProcess]:
-    """``n`` worker-like children sharing one new consumer group."""
+def start_group(
+    settings: Settings, module: str, name: str, n: int, layout: CoreLayout | None = None
+) -> list[ChildProcess]:
+    """``n`` worker-like children sharing one new consumer group, each on its own core of ``layout`` if given."""
     group = f"bench-{name}-{uuid.uuid4().hex[:6]}"
-    return [start_child(settings, module, f"{name}-{i}" if n > 1 else name, group) for i in range(n)]
+    cores: list[int | None] = list(layout.workers) if layout else [None] * n
+    return [start_child(settings, module, f"{name}-{i}" if n > 1 else name, group, cores[i]) for i in range(n)]
 
 
 def stat_of_group(children: list[ChildProcess]) -> dict[str, float] | None:
@@ -425,12 +435,21 @@ def run_bench(
     seed: int,
     emit: Callable[[str], None],
     workers: int = 1,
+    pin_cores: bool = True,
 ) -> dict[str, Any]:
-    """Run every phase and return the JSON-ready result (``workers`` processes per phase)."""
+    """Run every phase and return the JSON-ready result (``workers`` processes per phase).
+
+    With ``pin_cores``, where the cores allow (:func:`core_layout`), each worker runs on a core
+    of its own and this process, the broker and Triton (which inherit it) on the others.
+    """
     stack = Stack(settings)
     passthroughs: list[ChildProcess] = []
     deciders: list[ChildProcess] = []
+    own_cores = frozenset(os.sched_getaffinity(0))
+    layout = core_layout(own_cores, workers) if pin_cores else None
     try:
+        if layout is not None:
+            pin_process(layout.rest)
         eff = stack.start(with_worker=False)
         bootstrap, kwargs = eff.kafka_bootstrap or "", kafka_client_kwargs(eff)
         asyncio.run(ensure_topics(bootstrap, [TopicSpec(PASSTHROUGH_TOPIC, eff.topic_partitions)], **kwargs))
@@ -440,7 +459,7 @@ def run_bench(
         produce_eps = asyncio.run(publish(bootstrap, workload.events, kwargs))
 
         emit(f"phase 1: bare passthrough ({workers} process{'es' if workers > 1 else ''})")
-        passthroughs = start_group(eff, "streams.passthrough", "passthrough", workers)
+        passthroughs = start_group(eff, "streams.passthrough", "passthrough", workers, layout)
         pass_cpu = PhaseCpu(phase_pids(passthroughs, stack))
         out = asyncio.run(wait_outputs(bootstrap, [PASSTHROUGH_TOPIC], n_events, kwargs, on_first=pass_cpu.start))
         pass_cpu.stop()
@@ -452,7 +471,7 @@ def run_bench(
         metrics_url = f"http://127.0.0.1:{eff.triton_metrics_port}/metrics" if stack.triton else None
         before = triton_counters(metrics_url) if metrics_url else {}
         emit(f"phase 2: decision path ({workers} worker{'s' if workers > 1 else ''})")
-        deciders = start_group(eff, "streams.cli", "worker", workers)
+        deciders = start_group(eff, "streams.cli", "worker", workers, layout)
         decide_cpu = PhaseCpu(phase_pids(deciders, stack))
         decided = asyncio.run(wait_outputs(bootstrap, list(DECISION_TOPICS), workload.expected_decisions, kwargs,
                                            identity=decision_id_of, on_first=decide_cpu.start))  # fmt: skip
@@ -509,12 +528,15 @@ def run_bench(
                 "bench_driver": stat_of(os.getpid(), children=False),
             },
             "cores": os.cpu_count(),
+            "cpu_layout": layout.as_json() if layout else None,
         }
         return result
     finally:
         for child in (*deciders, *passthroughs):
             child.stop()
         stack.stop()
+        if layout is not None:
+            pin_process(own_cores)
 
 
 def _pct(values: list[float], q: float) -> float | None:

@@ -130,6 +130,8 @@ def build_parser() -> OneLineParser:
     bench.add_argument("--seed", type=int, default=None)
     bench.add_argument("--workers", type=positive(int), default=1,
                        help="processes per phase, one consumer group (at most topic_partitions)")
+    bench.add_argument("--pin-cores", action=argparse.BooleanOptionalAction, default=True,
+                       help="each worker on a core of its own, broker and Triton on the rest (where the cores allow)")
     return parser
 
 
@@ -364,6 +366,7 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     _stop_on_sigterm()
     result = run_bench(settings, n_events=args.events, latency_s=args.latency_seconds, fraction=args.fraction,
                        seed=settings.seed if args.seed is None else args.seed, workers=args.workers,
+                       pin_cores=args.pin_cores,
                        emit=lambda s: print(s, file=sys.stderr, flush=True))
     print(encode(result).decode(), flush=True)
     return 0

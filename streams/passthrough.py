@@ -9,6 +9,7 @@ from __future__ import annotations
 import faust
 
 from streams.app import create_app, faust_worker
+from streams.cpu_affinity import pin_process
 from streams.event_loop import use_event_loop
 from streams.gc_policy import freeze_long_lived
 from streams.settings import Settings
@@ -37,6 +38,7 @@ def build_passthrough(settings: Settings) -> faust.App:
 def main() -> None:
     """Run the passthrough worker until SIGTERM (settings from the environment)."""
     settings = Settings()
+    pin_process(settings.cpu_cores)
     use_event_loop(settings.event_loop)
     worker = faust_worker(build_passthrough(settings), settings)
     freeze_long_lived(settings.gc)

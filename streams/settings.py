@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.reasons import Reason
+from streams.cpu_affinity import format_cpulist, parse_cpulist
 from streams.event_loop import EventLoopKind
 
 
@@ -521,6 +522,12 @@ class Settings(BaseSettings):
         "(uvloop cut the worker's CPU per event by 15 % at 300 events/s in BENCHMARKS.md).",
     )  # fmt: skip
 
+    cpu_affinity: str = Field(
+        "",
+        description="Cores the worker process runs on, as a Linux cpulist (1, 0,2-3); empty = any core. A core of "
+        "its own kept the broker and Triton from preempting micro-batches (BENCHMARKS.md).",
+    )  # fmt: skip
+
     batching: Batching = Batching()
     gc: GcPolicy = GcPolicy()
     triton: TritonClientSettings = TritonClientSettings()
@@ -532,6 +539,16 @@ class Settings(BaseSettings):
     scenes: SceneRoutes = SceneRoutes()
     learning: LearningPolicy = LearningPolicy()
     refit: RefitPolicy = RefitPolicy()
+
+    @field_validator("cpu_affinity")
+    @classmethod
+    def _cpulist(cls, value: str) -> str:
+        return format_cpulist(parse_cpulist(value))
+
+    @property
+    def cpu_cores(self) -> frozenset[int]:
+        """:attr:`cpu_affinity` as a set of cores (empty: no pinning)."""
+        return parse_cpulist(self.cpu_affinity)
 
     @property
     def repository_dir(self) -> Path:

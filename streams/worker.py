@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 import faust
 
@@ -21,6 +22,7 @@ from agents.scoring import ScoringUnavailable, TritonScorer
 from schemas.learning import LabelledExample
 from schemas.ops import DlqRecord
 from streams.app import create_app, faust_worker
+from streams.cpu_affinity import format_cpulist, pin_process
 from streams.event_loop import event_loop_name, use_event_loop
 from streams.gc_policy import freeze_long_lived
 from streams.admin import agreed_partitions, existing_partitions, kafka_client_kwargs
@@ -132,7 +134,8 @@ def build_worker(settings: Settings, metrics: Metrics | None = None) -> tuple[fa
         ready.set()
         metrics.set_worker_ready(True)
         log.info("worker deciding", extra={"models": sorted(MODEL_FEATURES),
-                                           "event_loop": event_loop_name(asyncio.get_running_loop())})
+                                           "event_loop": event_loop_name(asyncio.get_running_loop()),
+                                           "cores": format_cpulist(os.sched_getaffinity(0))})
 
     @app.task
     async def consumer_lag() -> None:
@@ -154,8 +157,10 @@ def run_worker(settings: Settings, contract_timeout_s: float = 120.0) -> None:
     """Serve ``/metrics`` on ``metrics_port``, then block running the worker until SIGTERM/SIGINT.
 
     The endpoint is up before the Triton contract check, so probes see the
-    process (``streamdecide_worker_ready 0``) while it waits for Triton.
+    process (``streamdecide_worker_ready 0``) while it waits for Triton. The process
+    first moves to ``cpu_affinity``'s cores, before it starts any thread.
     """
+    pin_process(settings.cpu_cores)
     use_event_loop(settings.event_loop)
     metrics = Metrics()
     server = serve_metrics(metrics.registry, metrics_host(settings), settings.metrics_port)

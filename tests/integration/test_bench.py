@@ -4,11 +4,13 @@ Two processes per phase share the two partitions: the smoke run also covers ``--
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from streams.bench import run_bench
+from streams.cpu_affinity import core_layout
 from streams.embedded.process import free_ports
 from streams.settings import Settings
 
@@ -23,6 +25,8 @@ def test_bench_smoke(tmp_path: Path, model_repository: Path) -> None:
     )
     result = run_bench(settings, n_events=600, latency_s=2.0, fraction=0.25, seed=3, emit=lambda _: None, workers=2)
     assert result["workers"] == 2 and result["processes"]["decision_worker"]["processes"] >= 2
+    layout = core_layout(frozenset(os.sched_getaffinity(0)), 2)  # none on two cores: no core is left for the rest
+    assert result["cpu_layout"] == (layout.as_json() if layout else None)
     assert result["decisions_seen"] == result["decisions_expected"] > 0
     assert result["passthrough_eps"] > 0 and result["decision_eps"] > 0
     assert result["latency"]["decisions"] > 0 and result["latency"]["p50_ms"] <= result["latency"]["p99_ms"]
