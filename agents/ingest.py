@@ -3,9 +3,10 @@
 One agent per input topic takes micro-batches (``take_events``), so each batch
 costs at most one Triton request per model. A bad message becomes an
 ``ops.dlq`` record and the agent goes on; offsets are acknowledged only after
-the batch's decisions were handed to the producer (at-least-once). Profiles and
-budget spend live in Faust tables (changelog-backed, co-partitioned with the
-input topics by ``user_id``); each batch updates them before it is decided.
+the batch's decisions and table changelog records were handed to the producer
+(at-least-once). Profiles and budget spend live in Faust tables (changelog-backed,
+co-partitioned with the input topics by ``user_id``); each batch updates them
+before it is decided.
 A batch whose deciding raises is decided again one event at a time; an event
 that raises alone goes to ``ops.dlq`` (``decision_failed``) and the rest are decided.
 """
@@ -22,7 +23,7 @@ import faust
 from agents.context import DecisionContext, Incoming
 from agents.learning.loop import LearningOutput
 from agents.route import decide_batch
-from agents.tables import declare_tables, declare_velocity_table
+from agents.tables import ChangelogRecords, declare_tables, declare_velocity_table
 from schemas.codec import dead_letter, decode_event
 from schemas.errors import DecodeError
 from schemas.ops import DlqRecord
@@ -154,11 +155,12 @@ def register_ingest(
     ``on_learned`` gets each batch's learning output after it was published
     (the worker stores examples and starts refits there).
     """
-    ctx.profiles, ctx.budget.spend = declare_tables(app)
+    changelog = ChangelogRecords()
+    ctx.profiles, ctx.budget.spend = declare_tables(app, changelog)
     ctx.velocity = declare_velocity_table(app, ctx.settings.profiles)
     batching = ctx.settings.batching
     dlq = topics.outputs[DLQ]
-    decisions = RecordSender(app)
+    records = RecordSender(app)
     agents = []
 
     async def decide_and_send(events: Sequence[faust.EventT]) -> None:
@@ -173,9 +175,11 @@ def register_ingest(
         ctx.metrics.observe_events(good)
         ctx.metrics.observe_wins(good, ctx.catalog.campaigns)
         outcomes = await decide_batch(good, ctx)
+        for change in changelog.drain():
+            await records.send_bytes(change.topic, change.key, change.value, change.partition)
         ctx.metrics.observe_decisions(out.decision for out in outcomes)
         for out in outcomes:
-            await decisions.send(out.topic, out.key, out.decision)
+            await records.send(out.topic, out.key, out.decision)
         await publish_learning(ctx, topics, on_learned)
 
     async def decide_one_by_one(events: Sequence[faust.EventT], failure: Exception) -> None:

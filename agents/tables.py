@@ -10,6 +10,12 @@ micro-batches (``take_events``) decide outside that iteration, so a write names
 the input record that caused it (``origin``) and :func:`event_context` makes it
 the current event for the write. The profile table then gets one changelog
 record per user per batch instead of one per event (see docs/policies.md).
+
+The profile and spend tables (:class:`TableStore`) skip Faust's per-write machinery
+(a ``FutureMessage``, the producer buffer's task, the channel's serializer layers):
+a write sets the table's local store and holds a changelog record with the bytes
+Faust would have written, to the same partition; the ingest agent hands a batch's
+records to the producer before the batch is acknowledged (:class:`ChangelogRecords`).
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ import weakref
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 import faust
+from faust.serializers import codecs
 from faust.streams import _current_event
 
 from agents.profiles.buckets import VelocityBucket, bucket_from_json, bucket_to_json
@@ -118,20 +125,58 @@ def event_context(event: faust.types.EventT) -> AbstractContextManager[None]:
     return _EventContext(event)
 
 
-class TableStore(Generic[V]):
-    """A Faust table keyed by UTF-8 strings; writes happen in the context of their origin event."""
+class ChangelogRecord(NamedTuple):
+    """One table write as its changelog record: topic, partition (the origin event's), key and value bytes."""
 
-    def __init__(self, table: faust.types.TableT) -> None:
+    topic: str
+    partition: int
+    key: bytes
+    value: bytes
+
+
+@dataclass
+class ChangelogRecords:
+    """Changelog records of table writes not yet handed to the producer (one hand-over per micro-batch)."""
+
+    held: list[ChangelogRecord] = field(default_factory=list)
+
+    def hold(self, record: ChangelogRecord) -> None:
+        self.held.append(record)
+
+    def drain(self) -> list[ChangelogRecord]:
+        """The held records, oldest first; none are held afterwards."""
+        held, self.held = self.held, []
+        return held
+
+
+class TableStore(Generic[V]):
+    """A Faust table keyed by UTF-8 strings, raw keys, in memory: writes hold their changelog records in ``changelog``.
+
+    Reads and writes go to the table's local store (Faust's in-memory store: one dict for
+    every partition). The changelog record of a write goes to the partition of its origin
+    event, as Faust's would (the tables are co-partitioned with the input topics), with the
+    value encoded by the table's own codec, so recovery reads it back as before.
+    """
+
+    def __init__(self, table: faust.types.TableT, changelog: ChangelogRecords) -> None:
+        if table.key_serializer != "raw":
+            raise ValueError(f"{table.name}: TableStore writes raw keys, the table's are {table.key_serializer!r}")
         self.table = table
+        self.changelog = changelog
+        self._dumps = codecs.get_codec(table.value_serializer).dumps
+        self._topic: str | None = None
 
     def get(self, key: str) -> V | None:
-        return self.table.get(key.encode())
+        return self.table.data.get(key.encode())
 
     def put(self, key: str, value: V, origin: Any) -> None:
         if origin is None:
             raise ValueError(f"{self.table.name}: a table write needs the input event that caused it")
-        with event_context(origin):
-            self.table[key.encode()] = value
+        raw = key.encode()
+        self.table.data[raw] = value
+        if self._topic is None:
+            self._topic = self.table.changelog_topic.get_topic_name()
+        self.changelog.hold(ChangelogRecord(self._topic, origin.message.partition, raw, self._dumps(value)))
 
 
 class WindowedTableStore(Generic[V]):
@@ -163,7 +208,6 @@ class WindowedTableStore(Generic[V]):
 
 def register_json_codec(name: str, dumps: Callable[[Any], bytes], loads: Callable[[bytes], Any]) -> None:
     """Register a Faust codec ``name`` that turns table values into JSON and back (idempotent)."""
-    from faust.serializers import codecs
 
     class JsonCodec(codecs.Codec):
         def _dumps(self, obj: Any) -> bytes:
@@ -202,8 +246,11 @@ def with_serializers(table: faust.types.TableT, key_serializer: str, value_seria
     return table
 
 
-def declare_tables(app: faust.App) -> tuple[TableStore[Profile], TableStore[float]]:
-    """The profile table (key ``user_id``) and the budget spend table, co-partitioned with the input topics."""
+def declare_tables(app: faust.App, changelog: ChangelogRecords) -> tuple[TableStore[Profile], TableStore[float]]:
+    """The profile table (key ``user_id``) and the budget spend table, co-partitioned with the input topics.
+
+    Their writes hold changelog records in ``changelog`` for the caller to send.
+    """
     register_profile_codec()
     profiles = app.Table(
         PROFILES_TABLE,
@@ -216,8 +263,8 @@ def declare_tables(app: faust.App) -> tuple[TableStore[Profile], TableStore[floa
         help="Money spent per day, input partition and campaign (from win notices).",
     )
     return (
-        TableStore(with_serializers(profiles, "raw", PROFILE_CODEC)),
-        TableStore(with_serializers(spend, "raw", "orjson")),
+        TableStore(with_serializers(profiles, "raw", PROFILE_CODEC), changelog),
+        TableStore(with_serializers(spend, "raw", "orjson"), changelog),
     )
 
 

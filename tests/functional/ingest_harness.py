@@ -11,6 +11,7 @@ import pytest
 from agents.context import DecisionContext
 from agents.ingest import register_ingest
 from agents.scoring import Scores
+from agents.tables import ChangelogRecord
 from streams.app import create_app
 from streams.produce import RecordSender
 from streams.settings import Settings
@@ -26,8 +27,13 @@ class FixedScorer:
         return Scores(np.full(len(features), 0.02, dtype=np.float32), f"{model}:1")
 
 
-def ingest_agents(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> tuple[dict[str, Any], DecisionContext, Sent]:
-    """The ingest agents by name, their context, and the ``(topic, value)`` of everything they send."""
+def ingest_agents(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings, changelog: list[ChangelogRecord] | None = None
+) -> tuple[dict[str, Any], DecisionContext, Sent]:
+    """The ingest agents by name, their context, and the ``(topic, value)`` of everything they send.
+
+    Table changelog records go to ``changelog`` (when given), as they would go to the producer.
+    """
     app, topics = create_app(settings)
     ctx = DecisionContext(settings=settings, scorer=FixedScorer(), catalog=catalog())
     ready = asyncio.Event()
@@ -44,5 +50,11 @@ def ingest_agents(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> tuple[
     async def capture_record(_self: RecordSender, topic: str, key: str | None, value: Any) -> None:
         sent.append((topic, value))
 
+    async def capture_bytes(_self: RecordSender, topic: str, key: bytes | None, value: bytes,
+                            partition: int | None = None) -> None:  # fmt: skip
+        if changelog is not None:
+            changelog.append(ChangelogRecord(topic, partition if partition is not None else -1, key or b"", value))
+
     monkeypatch.setattr(RecordSender, "send", capture_record)
+    monkeypatch.setattr(RecordSender, "send_bytes", capture_bytes)
     return agents, ctx, sent

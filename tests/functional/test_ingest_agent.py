@@ -19,7 +19,8 @@ import pytest
 from agents import ingest
 from agents.context import DecisionContext, Incoming
 from agents.profiles.buckets import VelocityBucket, bucket_start_ms
-from agents.tables import TableStore, WindowedTableStore
+from agents.profiles.model import profile_from_json
+from agents.tables import ChangelogRecord, TableStore, WindowedTableStore
 from streams.settings import Settings
 from streams.topics import BIDS, CLICKS, DLQ, FRAUD, ORDERS, PRICES
 from tests.functional.ingest_harness import ingest_agents
@@ -28,9 +29,16 @@ SETTLE_S = 5.0
 
 
 @pytest.fixture
-def worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, DecisionContext, list[tuple[str, Any]]]]:
+def changelog() -> list[ChangelogRecord]:
+    """The table changelog records the agents hand to the producer."""
+    return []
+
+
+@pytest.fixture
+def worker(monkeypatch: pytest.MonkeyPatch,
+           changelog: list[ChangelogRecord]) -> Iterator[tuple[Any, DecisionContext, list[tuple[str, Any]]]]:  # fmt: skip
     settings = Settings(_env_file=None, kafka_bootstrap="127.0.0.1:1", topic_partitions=1)
-    agents, ctx, sent = ingest_agents(monkeypatch, settings)
+    agents, ctx, sent = ingest_agents(monkeypatch, settings, changelog)
     yield agents, ctx, sent
 
 
@@ -45,7 +53,8 @@ async def settle(sent: list[tuple[str, Any]], count: int) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_profiles_are_written_to_the_faust_table_and_decisions_sent(worker: Any) -> None:
+async def test_profiles_are_written_to_the_faust_table_and_decisions_sent(worker: Any,
+                                                                         changelog: list[ChangelogRecord]) -> None:  # fmt: skip
     agents, ctx, sent = worker
     assert isinstance(ctx.profiles, TableStore)
     clicks, orders = agents[f"ingest.{CLICKS}"], agents[f"ingest.{ORDERS}"]
@@ -64,6 +73,10 @@ async def test_profiles_are_written_to_the_faust_table_and_decisions_sent(worker
     assert profile is not None and profile.orders == 1 and profile.events == 2
     assert profile.session.scene == "checkout" and dict(profile.affinity) == {"electronics": 6.0}
     assert ctx.profiles.table.get(b"u-1") is profile
+    profile_topic = ctx.profiles.table.changelog_topic.get_topic_name()
+    written = [r for r in changelog if r.topic == profile_topic]
+    assert [(r.partition, r.key) for r in written] == [(0, b"u-1")] * 2  # one write per user per batch
+    assert profile_from_json(written[-1].value) == profile
     assert isinstance(ctx.velocity, WindowedTableStore) and profile.velocity_buckets
     start = profile.velocity_buckets[-1]
     assert start == bucket_start_ms(profile.last_order_ms, ctx.settings.profiles.velocity_bucket_s * 1000)

@@ -12,8 +12,13 @@ from typing import Any
 
 import orjson
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
+from agents.profiles.model import profile_from_json
+from agents.tables import PROFILES_TABLE, SPEND_TABLE
+from schemas.codec import loads
 from schemas.decisions import decision_id_for
+from streams.consume import read_complete
 from streams.embedded.triton import EmbeddedTriton
 from streams.topics import (
     BIDS,
@@ -30,10 +35,13 @@ from streams.topics import (
 )
 from tests.integration.conftest import start_broker
 from tests.integration.pipeline import (
+    MAX_REQUEST_BYTES,
+    PARTITIONS,
     as_message,
     collect,
     create_topics,
     now_iso,
+    probe_order,
     send,
     start_worker,
     wait_until_deciding,
@@ -134,6 +142,56 @@ def test_exactly_the_promised_decisions_and_every_bad_message_in_dlq(pipeline: s
     # Dead letters keep the first dlq_payload_max_bytes (default 1 MB) and say when they cut.
     assert huge["payload_bytes"] > 2_000_000 and huge["payload_truncated"] and len(huge["payload"]) == 1_000_000
     assert all(d["source_topic"] in (CLICKS, SEARCHES, ORDERS) and d["offset"] >= 0 for d in dlq)
+
+
+def test_table_changelogs_hold_each_write_on_its_users_input_partition(pipeline: str) -> None:
+    """Profile and spend changelog records (written without Faust's send path) are what recovery reads back.
+
+    Each lands on the partition of its user's input records (the tables are co-partitioned
+    with the input topics), and its value decodes to the user's profile or a spend amount.
+    """
+    mine = [as_message(CLICKS, event("product_view", f"cl-view-{i}", product_id="p-case")) for i in range(6)]
+    mine += [as_message(CLICKS, event("ad_impression", f"cl-win-{i}", decision_id=f"bid-cl-{i}", campaign_id="c-elec",
+                                      clearing_cpm=1.0)) for i in range(6)]  # fmt: skip
+    asyncio.run(send(pipeline, [*mine, probe_order("cl-last")]))  # the probe's decision: every earlier batch is done
+    asyncio.run(collect(pipeline, [FRAUD], lambda out: any(v["event_id"] == "cl-last" for _, v in out), timeout_s=60))
+    users = {key for _, key, _ in mine}
+    input_partition = {key: partition for key, (partition, _) in asyncio.run(_records(pipeline, [CLICKS])).items()}
+    assert len({input_partition[user] for user in users}) == PARTITIONS  # the users span every partition
+    topics = asyncio.run(_topics(pipeline))
+    [profiles] = [t for t in topics if t.endswith(f"-{PROFILES_TABLE}-changelog")]
+    [spend] = [t for t in topics if t.endswith(f"-{SPEND_TABLE}-changelog")]
+    written = asyncio.run(_records(pipeline, [profiles]))
+    assert users <= set(written), sorted(written)
+    for user in users:
+        partition, value = written[user]
+        assert partition == input_partition[user] and profile_from_json(value).user_id == user.decode()
+    spent = asyncio.run(_records(pipeline, [spend]))
+    wins = {input_partition[key] for _, key, _ in mine[6:]}
+    assert {int(key.decode().split("|")[1]) for key in spent} >= wins
+    for key, (partition, value) in spent.items():
+        assert partition == int(key.decode().split("|")[1]) and loads(value) > 0
+
+
+async def _records(bootstrap: str, topics: list[str]) -> dict[bytes, tuple[int, bytes]]:
+    """Partition and last value of each key in ``topics``; a key on two partitions fails the test."""
+    out: dict[bytes, tuple[int, bytes]] = {}
+    async for record in read_complete(bootstrap, topics, max_message_bytes=MAX_REQUEST_BYTES):
+        if record.key is None or record.value is None:
+            continue
+        if record.key in out and out[record.key][0] != record.partition:
+            raise AssertionError(f"{record.key!r} on partitions {out[record.key][0]} and {record.partition}")
+        out[record.key] = (record.partition, record.value)
+    return out
+
+
+async def _topics(bootstrap: str) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return list(await admin.list_topics())
+    finally:
+        await admin.close()
 
 
 def test_redelivered_events_get_the_same_decision_ids(pipeline: str) -> None:
