@@ -114,7 +114,7 @@ class LearningLoop:
         """
         if model not in self.joiners:
             return
-        row = tuple(float(v) for v in features)
+        row = tuple(features.tolist() if isinstance(features, np.ndarray) else map(float, features))
         if model == CTR:
             self._bids[key] = _Bid(row, float(score), verdict, at)
             while len(self._bids) > self.policy.max_pending:
