@@ -30,12 +30,17 @@ class Scorer(Protocol):
     async def score(self, model: str, features: np.ndarray) -> Scores: ...
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Incoming:
     """A decoded event with the coordinates of the record that carried it.
 
     ``origin`` is the Faust event of that record (state written because of this
     event goes to its partition's changelog); None outside a Faust stream.
+
+    Never changed once built. Like the other per-event records of the hot path (a staged
+    event, a price view and its choice, a bid, a scored row), it is a slotted dataclass,
+    not a frozen one: a frozen dataclass sets each field through ``object.__setattr__``, and
+    took 1.4 µs to build against 0.4.
     """
 
     event: Event

@@ -83,7 +83,7 @@ def normal_draws(rows: int, cols: int, *parts: object) -> np.ndarray:
     return _NORMALS[offset : offset + need].reshape(rows, cols)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Pick:
     """The option Thompson sampling chose, the probability it had of being chosen, and whether it was greedy."""
 

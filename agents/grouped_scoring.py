@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 FALLBACK_VERSION = "fallback"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Scored:
     """Probabilities of one block's rows, or ``None`` with the failure's reason code."""
 

@@ -26,7 +26,7 @@ from streams.topics import BIDS, FRAUD, PRICES
 log = logging.getLogger("streamdecide.route")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Outgoing:
     """A decision and where it goes."""
 

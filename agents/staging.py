@@ -25,7 +25,7 @@ from schemas.decisions import Scene
 from schemas.events import Event, Order
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Staged:
     """An event with its scene, the user's profile before and after it, a search's intent and an order's velocity."""
 

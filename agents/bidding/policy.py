@@ -13,7 +13,7 @@ from streams.settings import BiddingPolicy
 
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Bid:
     """The outcome for one slot: ``bid_cpm = 0`` means no bid."""
 

@@ -33,7 +33,7 @@ from streams.settings import ArmStrategy, ExperimentArm, Settings
 PROPENSITY_DECIMALS = 6
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _View:
     staged: Staged
     decision_id: str

@@ -55,7 +55,7 @@ def _grid(low: float, high: float, list_price: float, points: int) -> np.ndarray
     return grid
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PriceChoice:
     """A chosen price, its purchase probability, the reasons, and its probability given the arm."""
 
@@ -125,7 +125,7 @@ def choose_price(product: Product, prices: np.ndarray, p_convert: np.ndarray, po
     return PriceChoice(price, float(p_convert[best]), reasons)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SampledView:
     """What :func:`thompson_prices` needs of one view: its product, price grid, model estimates and posterior."""
 
