@@ -25,7 +25,7 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -35,6 +35,7 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
 from schemas.codec import decode_event, encode, loads
+from schemas.reasons import Reason
 from streams.admin import ensure_topics, kafka_client_kwargs
 from streams.consume import follow
 from streams.cpu_affinity import CPU_AFFINITY_SETTING, CoreLayout, core_layout, pin_process
@@ -74,8 +75,17 @@ class Workload:
     expected_decisions: int
 
 
-def build_workload(seed: int, n_events: int, start: datetime) -> tuple[Workload, Iterator[tuple[str, str, dict]]]:
-    """The first ``n_events`` of the world of ``seed`` and the stream that continues after them."""
+def build_workload(
+    seed: int, n_events: int, start: datetime, slot_deadlines: bool = False
+) -> tuple[Workload, Iterator[tuple[str, str, dict]]]:
+    """The first ``n_events`` of the world of ``seed`` and the stream that continues after them.
+
+    Preloaded events wait seconds before the decision worker reads them, so every ad slot's
+    ``tmax_ms`` would have passed and every bid would be answered ``deadline``, skipping
+    ranking, budgets and the ``ctr`` model. Without ``slot_deadlines`` their slots carry no
+    ``tmax_ms``, so the saturation phase pays for every decision a worker that keeps up
+    makes. The paced stream keeps its deadlines.
+    """
     world = World.from_seed(seed)
     catalog = [(t, k.encode(), encode(v)) for t, k, v in iter_catalog(world)]
     products = {k.decode() for t, k, _ in catalog if t == PRODUCTS}
@@ -83,6 +93,8 @@ def build_workload(seed: int, n_events: int, start: datetime) -> tuple[Workload,
     events, expected = [], 0
     for _ in range(n_events):
         topic, key, value = next(stream)
+        if not slot_deadlines:
+            value = without_slot_deadline(value)
         raw = encode(value)
         event = decode_event(raw, topic)
         expected += getattr(event, "ad_slot", None) is not None
@@ -90,6 +102,20 @@ def build_workload(seed: int, n_events: int, start: datetime) -> tuple[Workload,
         expected += event.kind == "order"
         events.append((topic, key.encode(), raw))
     return Workload(catalog, events, expected), stream
+
+
+def without_slot_deadline(event: dict[str, Any]) -> dict[str, Any]:
+    """``event`` with its ad slot's ``tmax_ms`` removed (an unbounded slot), if it has one.
+
+    >>> without_slot_deadline({"kind": "search", "ad_slot": {"slot_id": "s", "tmax_ms": 80}})
+    {'kind': 'search', 'ad_slot': {'slot_id': 's'}}
+    >>> without_slot_deadline({"kind": "order"})
+    {'kind': 'order'}
+    """
+    slot = event.get("ad_slot")
+    if not slot or "tmax_ms" not in slot:
+        return event
+    return {**event, "ad_slot": {k: v for k, v in slot.items() if k != "tmax_ms"}}
 
 
 async def publish(bootstrap: str, messages: list[tuple[str, bytes, bytes]], kwargs: dict[str, Any]) -> float:
@@ -147,6 +173,21 @@ def decision_id_of(value: bytes) -> str:
     'bid-e1'
     """
     return str(loads(value)["decision_id"])
+
+
+def bids_past_deadline(decisions: Iterable[dict[str, Any]]) -> dict[str, float]:
+    """Bid decisions among ``decisions`` and the share answered ``deadline`` (the slot's ``tmax_ms`` had passed).
+
+    Such a bid skips ranking, budgets and the ``ctr`` model, so a phase where many slots
+    are late decides more cheaply than one where they are not.
+
+    >>> bids_past_deadline([{"decision_id": "bid-1", "reasons": ["deadline"]},
+    ...                     {"decision_id": "bid-2", "reasons": ["optimised"]}, {"decision_id": "price-3"}])
+    {'bids': 2, 'past_deadline': 0.5}
+    """
+    bids = [d for d in decisions if str(d.get("decision_id", "")).startswith("bid-")]
+    late = sum(Reason.DEADLINE.value in d.get("reasons", ()) for d in bids)
+    return {"bids": len(bids), "past_deadline": round(late / len(bids), 3) if bids else 0.0}
 
 
 def rate_of(timestamps_ms: list[int], count: int) -> float:
@@ -336,12 +377,14 @@ def phase_pids(workers: list[ChildProcess], stack: Stack) -> dict[str, list[int]
 
 
 class PacedLatency(NamedTuple):
-    """One decision of the latency phase: its topic, its ``latency_ms``, and when its event was sent."""
+    """One decision of the latency phase: its topic, its ``latency_ms``, when its event was sent, and its reasons."""
 
     topic: str
     ms: float
     sent_s: float
     """Seconds from the start of the phase to the event's send."""
+    decision: dict[str, Any] | None = None
+    """The decision's ``decision_id`` and ``reasons``."""
 
 
 async def latency_phase(
@@ -386,7 +429,8 @@ async def latency_phase(
             decision = loads(record.value)
             sent_s = sent_at.get(decision["event_id"])
             if sent_s is not None:
-                latencies.append(PacedLatency(record.topic, float(decision["latency_ms"]), sent_s))
+                latencies.append(PacedLatency(record.topic, float(decision["latency_ms"]), sent_s,
+                                              {"decision_id": decision["decision_id"], "reasons": decision["reasons"]}))
 
     await asyncio.wait_for(read(), PHASE_TIMEOUT_S)
     return latencies, sent
@@ -436,11 +480,13 @@ def run_bench(
     emit: Callable[[str], None],
     workers: int = 1,
     pin_cores: bool = True,
+    slot_deadlines: bool = False,
 ) -> dict[str, Any]:
     """Run every phase and return the JSON-ready result (``workers`` processes per phase).
 
     With ``pin_cores``, where the cores allow (:func:`core_layout`), each worker runs on a core
     of its own and this process, the broker and Triton (which inherit it) on the others.
+    ``slot_deadlines`` keeps the preloaded slots' deadlines (:func:`build_workload`).
     """
     stack = Stack(settings)
     passthroughs: list[ChildProcess] = []
@@ -453,7 +499,7 @@ def run_bench(
         eff = stack.start(with_worker=False)
         bootstrap, kwargs = eff.kafka_bootstrap or "", kafka_client_kwargs(eff)
         asyncio.run(ensure_topics(bootstrap, [TopicSpec(PASSTHROUGH_TOPIC, eff.topic_partitions)], **kwargs))
-        workload, stream = build_workload(seed, n_events, datetime.now(UTC))
+        workload, stream = build_workload(seed, n_events, datetime.now(UTC), slot_deadlines)
         emit(f"preloading {n_events} events ({workload.expected_decisions} decisions expected)")
         asyncio.run(publish(bootstrap, workload.catalog, kwargs))
         produce_eps = asyncio.run(publish(bootstrap, workload.events, kwargs))
@@ -506,10 +552,12 @@ def run_bench(
                 "p99_ms": _pct(latencies, 99),
                 "by_topic": latency_by_topic(paced_decisions),
                 "by_slice": latency_by_slice(paced_decisions),
+                "bids": bids_past_deadline(p.decision for p in paced_decisions if p.decision is not None),
                 "cpu_us_per_event": paced_cpu.us_per_event(max(paced_events, 1)),
                 "batches": batch_sizes(saturated_batches, paced_batches),
             },
             "batches_at_saturation": batch_sizes({}, saturated_batches),
+            "bids_at_saturation": bids_past_deadline(loads(value) for _, value in decided),
             "triton": {
                 "requests_per_1000_events": round(1000 * delta["nv_inference_request_success"] / n_events, 2),
                 "mean_rows_per_request": round(delta["nv_inference_count"] / max(delta["nv_inference_request_success"], 1), 1),

@@ -132,6 +132,8 @@ def build_parser() -> OneLineParser:
                        help="processes per phase, one consumer group (at most topic_partitions)")
     bench.add_argument("--pin-cores", action=argparse.BooleanOptionalAction, default=True,
                        help="each worker on a core of its own, broker and Triton on the rest (where the cores allow)")
+    bench.add_argument("--slot-deadlines", action=argparse.BooleanOptionalAction, default=False,
+                       help="keep the preloaded ad slots' tmax_ms (every saturated bid is then late and skips scoring)")
     return parser
 
 
@@ -366,7 +368,7 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     _stop_on_sigterm()
     result = run_bench(settings, n_events=args.events, latency_s=args.latency_seconds, fraction=args.fraction,
                        seed=settings.seed if args.seed is None else args.seed, workers=args.workers,
-                       pin_cores=args.pin_cores,
+                       pin_cores=args.pin_cores, slot_deadlines=args.slot_deadlines,
                        emit=lambda s: print(s, file=sys.stderr, flush=True))
     print(encode(result).decode(), flush=True)
     return 0

@@ -43,3 +43,6 @@ def test_bench_smoke(tmp_path: Path, model_repository: Path) -> None:
     assert all(1 <= b["mean_records"] <= settings.batching.max_size and b["batches"] > 0 for b in saturated.values())
     assert sum(b["records"] for b in saturated.values()) >= 600  # a rebalance between the two workers may redeliver
     assert result["latency"]["batches"] and all(b["batches"] > 0 for b in result["latency"]["batches"].values())
+    for bids in (result["bids_at_saturation"], result["latency"]["bids"]):
+        assert bids["bids"] > 0 and 0.0 <= bids["past_deadline"] <= 1.0
+    assert result["bids_at_saturation"]["past_deadline"] == 0.0  # preloaded slots carry no deadline: all scored
