@@ -25,7 +25,7 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -252,17 +252,20 @@ def batch_counters(urls: list[str]) -> BatchCounters:
     return dict(totals)
 
 
-def all_batched(urls: list[str], records: int, timeout_s: float = BATCHES_TIMEOUT_S) -> BatchCounters:
-    """:func:`batch_counters` once the workers' batches hold ``records`` records (or after ``timeout_s``).
+def all_batched(urls: list[str], records: Mapping[str, int], timeout_s: float = BATCHES_TIMEOUT_S) -> BatchCounters:
+    """:func:`batch_counters` once the workers' batches hold ``records[topic]`` records of every topic.
 
     A phase ends when its owed decisions are out, which a few stragglers (an order, say) can
-    still be short of: the counters are read once every input record was taken.
+    still be short of: the counters are read once every input record was taken (or after
+    ``timeout_s``). Counted per topic: records a rebalance redelivered to the other worker
+    inflate a total, which then reached the owed count while an order batch was still out.
     """
     deadline = time.monotonic() + timeout_s
     while True:
         counters = batch_counters(urls)
-        taken = sum(value for (_, part), value in counters.items() if part == "sum")
-        if taken >= records or time.monotonic() >= deadline:
+        if all(counters.get((topic, "sum"), 0.0) >= n for topic, n in records.items()):
+            return counters
+        if time.monotonic() >= deadline:
             return counters
         time.sleep(BATCHES_POLL_S)
 
@@ -394,8 +397,8 @@ async def latency_phase(
     seconds: float,
     kwargs: dict[str, Any],
     cpu: PhaseCpu | None = None,
-) -> tuple[list[PacedLatency], int]:
-    """Feed fresh events at ``rate_eps`` (real-time ``ts``); their decisions' latencies, and events sent.
+) -> tuple[list[PacedLatency], Counter[str]]:
+    """Feed fresh events at ``rate_eps`` (real-time ``ts``); their decisions' latencies, and events sent per topic.
 
     ``cpu`` counts the processes' CPU while the events are fed (how busy "half of saturation" keeps them).
     """
@@ -403,18 +406,18 @@ async def latency_phase(
     await producer.start()
     sent_at: dict[str, float] = {}
     began = time.monotonic()
-    sent = 0
+    sent: Counter[str] = Counter()
     if cpu is not None:
         cpu.start()
     try:
         while time.monotonic() - began < seconds:
             due = int((time.monotonic() - began) * rate_eps)
-            while sent < due:
+            while sent.total() < due:
                 topic, key, value = next(stream)
                 value = {**value, "ts": datetime.now(UTC).isoformat()}
                 sent_at[value["event_id"]] = time.monotonic() - began
                 await producer.send(topic, encode(value), key=key.encode())
-                sent += 1
+                sent[topic] += 1
             await asyncio.sleep(0.002)
         await producer.flush()
         if cpu is not None:
@@ -523,7 +526,8 @@ def run_bench(
                                            identity=decision_id_of, on_first=decide_cpu.start))  # fmt: skip
         decide_cpu.stop()
         decide_eps = rate_of([ts for ts, _ in decided], n_events)
-        saturated_batches = all_batched(metrics_urls(deciders), n_events)
+        preloaded = Counter(topic for topic, _, _ in workload.events)
+        saturated_batches = all_batched(metrics_urls(deciders), preloaded)
         after = triton_counters(metrics_url) if metrics_url else {}
         delta = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in TRITON_COUNTERS}
 
@@ -531,7 +535,7 @@ def run_bench(
         emit(f"phase 3: latency at {target} events/s ({fraction:.0%} of saturation) for {latency_s:g} s")
         paced_cpu = PhaseCpu(phase_pids(deciders, stack))
         paced_decisions, paced_events = asyncio.run(latency_phase(bootstrap, stream, target, latency_s, kwargs, paced_cpu))
-        paced_batches = all_batched(metrics_urls(deciders), n_events + paced_events)
+        paced_batches = all_batched(metrics_urls(deciders), preloaded + paced_events)
         latencies = [paced.ms for paced in paced_decisions]
         result = {
             "command": "streamdecide bench " + " ".join(sys.argv[2:]),
@@ -553,7 +557,7 @@ def run_bench(
                 "by_topic": latency_by_topic(paced_decisions),
                 "by_slice": latency_by_slice(paced_decisions),
                 "bids": bids_past_deadline(p.decision for p in paced_decisions if p.decision is not None),
-                "cpu_us_per_event": paced_cpu.us_per_event(max(paced_events, 1)),
+                "cpu_us_per_event": paced_cpu.us_per_event(max(paced_events.total(), 1)),
                 "batches": batch_sizes(saturated_batches, paced_batches),
             },
             "batches_at_saturation": batch_sizes({}, saturated_batches),
