@@ -263,9 +263,8 @@ def all_batched(urls: list[str], records: Mapping[str, int], timeout_s: float = 
     deadline = time.monotonic() + timeout_s
     while True:
         counters = batch_counters(urls)
-        if all(counters.get((topic, "sum"), 0.0) >= n for topic, n in records.items()):
-            return counters
-        if time.monotonic() >= deadline:
+        taken = all(counters.get((topic, "sum"), 0.0) >= n for topic, n in records.items())
+        if taken or time.monotonic() >= deadline:
             return counters
         time.sleep(BATCHES_POLL_S)
 
