@@ -33,8 +33,14 @@ PATTERNS: Final[dict[str, re.Pattern[str]]] = {
         rf"|(?<![0-9A-Fa-f:])(?:(?:{_HEX}:){{7}}{_HEX}|(?:{_HEX}:){{1,6}}:(?:{_HEX}(?::{_HEX}){{0,5}})?)(?![0-9A-Fa-f:])"
     ),
 }
-_HINT: Final = re.compile(rb"@|[0-9](?:[ -]?[0-9]){13}|[0-9]\.[0-9]{1,3}\.[0-9]|::|:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:")
-"""Cheap test on raw bytes: nothing can match when this does not."""
+HINTS: Final[dict[str, re.Pattern[str]]] = {
+    "email": re.compile(r"@"),
+    "card": re.compile(r"[0-9](?:[ -]?[0-9]){13}"),
+    "ip": re.compile(r"[0-9]\.[0-9]{1,3}\.[0-9]|::|:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:"),
+}
+"""Cheap tests, one per pattern: the pattern cannot match where its hint does not."""
+_HINT: Final = re.compile("|".join(hint.pattern for hint in HINTS.values()).encode())
+"""All hints at once, on bytes: nothing can match when this does not."""
 HASH_HEX: Final = 16
 _UTF16_BOMS: Final = ((codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
 
@@ -73,6 +79,12 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
+def _card_number(candidate: str) -> str | None:
+    """The digits of a card-number candidate (spaces and dashes dropped) when they pass Luhn, else None."""
+    digits = re.sub(r"[ -]", "", candidate)
+    return digits if luhn_ok(digits) else None
+
+
 def _token(kind: str, value: str, key: str) -> str:
     return f"<{kind}:{keyed_hash(value, key)[:HASH_HEX]}>"
 
@@ -95,13 +107,13 @@ def mask_text(text: str, key: str) -> str:
         return text
 
     def card(match: re.Match[str]) -> str:
-        digits = re.sub(r"[ -]", "", match.group())
-        return _token("card", digits, key) if luhn_ok(digits) else match.group()
+        digits = _card_number(match.group())
+        return _token("card", digits, key) if digits is not None else match.group()
 
     out = PATTERNS["email"].sub(lambda m: _token("email", m.group().lower(), key), text)
     out = PATTERNS["card"].sub(card, out)
     out = PATTERNS["ip"].sub(lambda m: _token("ip", m.group().lower(), key), out)
-    return out
+    return text if out == text else out
 
 
 def mask_bytes(raw: bytes, key: str) -> bytes:
@@ -148,12 +160,36 @@ def may_hold_pii(raw: bytes) -> bool:
     return _HINT.search(raw) is not None
 
 
+def text_holds_pii(text: str) -> bool:
+    """Whether :func:`mask_text` would change ``text``: an e-mail or IP address, or a card number that passes Luhn.
+
+    Digit runs that only look like card numbers are common in identifiers (a session id such
+    as ``s-6a114080-00000000`` holds 14 digits around a dash); they pass the cheap hint but
+    not the Luhn check, so the event is not copied field by field for nothing.
+
+    Examples
+    --------
+    >>> text_holds_pii("s-6a114080-00000000"), text_holds_pii("card 4111 1111 1111 1111")
+    (False, True)
+    >>> text_holds_pii("mail a@b.co"), text_holds_pii("from 10.0.0.1"), text_holds_pii("v1.2.3")
+    (True, True, False)
+    """
+    if not _HINT.search(text.encode("utf-8", "surrogatepass")):
+        return False
+    if any(HINTS[kind].search(text) and PATTERNS[kind].search(text) for kind in ("email", "ip")):
+        return True
+    if not HINTS["card"].search(text):
+        return False
+    return any(_card_number(match.group()) is not None for match in PATTERNS["card"].finditer(text))
+
+
 def model_may_hold_pii(model: BaseModel) -> bool:
-    """Whether any string field of ``model`` (nested models and lists too, opaque ids left out) could hold personal data.
+    """Whether :func:`mask_model` would change a string field of ``model`` (nested models and lists, opaque ids left out).
 
     Checks the decoded text, not the raw JSON: cheaper (keys, numbers and timestamps are not
     scanned) and exact where the raw bytes are not (``\\u0040`` in JSON is an ``@`` once decoded).
-    Fields are joined by a NUL, which no pattern matches, so no match spans two fields.
+    Fields are joined by a NUL, which no pattern matches, so no match spans two fields and a
+    match in the joined text is a match in its field.
 
     Examples
     --------
@@ -163,7 +199,7 @@ def model_may_hold_pii(model: BaseModel) -> bool:
     """
     texts: list[str] = []
     _collect_text(model, texts)
-    return _HINT.search("\x00".join(texts).encode("utf-8", "surrogatepass")) is not None
+    return text_holds_pii("\x00".join(texts))
 
 
 def _collect_text(value: Any, texts: list[str]) -> None:

@@ -25,11 +25,14 @@ EXIT_USAGE = 2
 EXIT_FAILED = 1
 MODELS = ("ctr", "conversion", "fraud", "query_intent")
 REFIT_MODELS = ("ctr", "conversion", "fraud")
+"""Models ``refit`` and ``rollback`` know (the tabular ones)."""
 BENCH_EVENTS = 60_000
 """Events per saturation phase of ``streamdecide bench``: about 6 s of a bare passthrough and 15 s of
 deciding here. At 20,000 the passthrough's phase lasted 1.5-2.3 s, and five runs of one commit gave
 ratios of 0.29-0.55; at 60,000 two runs gave 0.36 and 0.38 (BENCHMARKS.md)."""
-"""Models ``refit`` and ``rollback`` know (the tabular ones)."""
+PURE_BATCH_SIZE = 128
+"""Micro-batch size of ``streamdecide bench --pure``: about what an agent takes at saturation (101-167 clicks,
+86-124 searches per batch in the bench runs of 2026-12-07)."""
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -134,6 +137,13 @@ def build_parser() -> OneLineParser:
                        help="each worker on a core of its own, broker and Triton on the rest (where the cores allow)")
     bench.add_argument("--slot-deadlines", action=argparse.BooleanOptionalAction, default=False,
                        help="keep the preloaded ad slots' tmax_ms (every saturated bid is then late and skips scoring)")
+    bench.add_argument("--pure", action="store_true",
+                       help="only the decision path in this process, no Kafka or Triton: CPU per event and a "
+                            "digest of the decisions (equal digests, equal decisions)")
+    bench.add_argument("--batch-size", type=positive(int), default=PURE_BATCH_SIZE,
+                       help=f"with --pure: records per micro-batch and input topic (default {PURE_BATCH_SIZE})")
+    bench.add_argument("--profile", type=positive(int), default=None, metavar="N",
+                       help="with --pure: run under cProfile and list the N functions with the most cumulative time")
     return parser
 
 
@@ -359,6 +369,16 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     from schemas.codec import encode
     from streams.bench import run_bench
 
+    seed = settings.seed if args.seed is None else args.seed
+    if args.pure:
+        from streams.pure_path import run_pure_path
+
+        pure = run_pure_path(settings, n_events=args.events, batch_size=args.batch_size, seed=seed,
+                             profile_top=args.profile or 0, emit=lambda s: print(s, file=sys.stderr, flush=True))
+        print(encode(pure).decode(), flush=True)
+        return 0
+    if args.profile is not None:
+        raise StreamdecideError("--profile needs --pure (the full bench profiles nothing itself)")
     if args.fraction > 1:
         raise StreamdecideError(f"--fraction {args.fraction} must be <= 1 (a share of the saturation rate)")
     if args.workers > settings.topic_partitions:
@@ -367,7 +387,7 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
         )
     _stop_on_sigterm()
     result = run_bench(settings, n_events=args.events, latency_s=args.latency_seconds, fraction=args.fraction,
-                       seed=settings.seed if args.seed is None else args.seed, workers=args.workers,
+                       seed=seed, workers=args.workers,
                        pin_cores=args.pin_cores, slot_deadlines=args.slot_deadlines,
                        emit=lambda s: print(s, file=sys.stderr, flush=True))
     print(encode(result).decode(), flush=True)

@@ -47,3 +47,9 @@ def test_bench_refuses_more_workers_than_partitions(capsys: pytest.CaptureFixtur
     assert main(["bench", "--workers", "9"]) != 0
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--workers 9 exceeds topic_partitions" in err
+
+
+def test_bench_profile_needs_the_pure_path(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--profile", "10"]) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--profile needs --pure" in err

@@ -1,0 +1,40 @@
+"""``streamdecide bench --pure``: the worker's decision path in process, deterministic, every owed decision made."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from streams.cli import main
+from streams.pure_path import run_pure_path
+from streams.settings import Settings
+from streams.topics import BIDS, FRAUD, PRICES
+
+EVENTS = 1_500
+
+
+def test_two_runs_make_the_same_decisions_and_every_owed_one() -> None:
+    settings = Settings(_env_file=None)
+    first = run_pure_path(settings, n_events=EVENTS, batch_size=64, seed=7)
+    again = run_pure_path(settings, n_events=EVENTS, batch_size=64, seed=7)
+    assert first["digest"] == again["digest"] and len(first["digest"]) == 16
+    assert sum(first["decisions"].values()) == first["decisions_expected"] > 0
+    assert set(first["decisions"]) <= {BIDS, PRICES, FRAUD} and first["decisions"][BIDS] > 0
+    assert first["cpu_us_per_event"] > 0 and not first["profiled"]
+    other = run_pure_path(settings, n_events=EVENTS, batch_size=64, seed=8)
+    assert other["digest"] != first["digest"]
+
+
+def test_batch_size_changes_nothing_decided_by_event_order_alone() -> None:
+    settings = Settings(_env_file=None)
+    small = run_pure_path(settings, n_events=EVENTS, batch_size=16, seed=7)
+    large = run_pure_path(settings, n_events=EVENTS, batch_size=256, seed=7)
+    assert small["decisions"] == large["decisions"]
+
+
+def test_cli_prints_one_json_object_with_the_profile(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--pure", "--events", "800", "--batch-size", "32", "--profile", "5"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["events"] == 800 and out["profiled"] and len(out["top_cumulative"]) == 5
+    assert all(0 < row["share"] <= 1 and row["calls"] > 0 for row in out["top_cumulative"])
