@@ -13,7 +13,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from schemas.errors import DecodeError
-from schemas.events import EVENT_ADAPTER, KINDS_BY_TOPIC, Event
+from schemas.events import EVENT_ADAPTER, EVENT_KINDS, KINDS_BY_TOPIC, Event
 from schemas.ops import DlqRecord
 from schemas.pii import mask_bytes, mask_text
 from schemas.reasons import DlqReason
@@ -86,7 +86,7 @@ def decode_event(raw: bytes | None, topic: str, max_bytes: int = 1_000_000) -> E
     allowed = KINDS_BY_TOPIC.get(topic)
     if allowed is None:
         raise DecodeError(DlqReason.WRONG_TOPIC, f"{topic} is not an input topic")
-    if not isinstance(kind, str) or kind not in {k for ks in KINDS_BY_TOPIC.values() for k in ks}:
+    if not isinstance(kind, str) or kind not in EVENT_KINDS:
         raise DecodeError(DlqReason.UNKNOWN_KIND, f"kind {str(kind)[:64]!r} is not a known event kind")
     if kind not in allowed:
         raise DecodeError(DlqReason.WRONG_TOPIC, f"kind {kind!r} is not accepted on {topic}")

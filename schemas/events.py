@@ -120,6 +120,8 @@ KINDS_BY_TOPIC: dict[str, tuple[str, ...]] = {
     "events.orders": ("order", "chargeback", "refund"),
 }
 """Which ``kind`` values each input topic accepts (DESIGN.md §2)."""
+EVENT_KINDS: frozenset[str] = frozenset(kind for kinds in KINDS_BY_TOPIC.values() for kind in kinds)
+"""Every known event ``kind``, whatever its topic."""
 
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 

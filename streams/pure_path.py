@@ -22,10 +22,10 @@ import pstats
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import orjson
@@ -37,8 +37,10 @@ from agents.intent import QueryIntent
 from agents.learning.live import LiveVersions
 from agents.learning.loop import LearningLoop
 from agents.learning.versioned import VersionedScorer
+from agents.profiles.model import profile_to_json
 from agents.route import Outgoing, decide_batch
 from agents.scoring import Scores
+from agents.tables import MemoryStore
 from schemas.common import CATEGORIES
 from streams.bench import build_workload
 from streams.gc_policy import apply_gc_policy, freeze_long_lived
@@ -55,6 +57,7 @@ BIAS: dict[str, float] = {"ctr": -4.0, "conversion": -4.5, "fraud": -6.0}
 VOLATILE = frozenset({"decided_at", "latency_ms"})
 """Decision fields left out of the digest (they depend on when the run happened)."""
 LANGUAGES = ("en", "zh", "es")
+V = TypeVar("V")
 
 
 class StandInModels:
@@ -76,6 +79,18 @@ async def stand_in_intents(queries: list[str]) -> list[QueryIntent]:
 
 
 @dataclass
+class EncodingStore(MemoryStore[V], Generic[V]):
+    """A dict that encodes every value written, as the worker's table does for the write's changelog record."""
+
+    dumps: Callable[[Any], bytes] = field(default=orjson.dumps)
+    encoded_bytes: int = 0
+
+    def put(self, key: str, value: V, origin: Any) -> None:
+        self.data[key] = value
+        self.encoded_bytes += len(self.dumps(value))
+
+
+@dataclass
 class Clock:
     """The decision clock: a batch's newest event time less :data:`DECISION_LAG` (set before each batch)."""
 
@@ -86,11 +101,16 @@ class Clock:
 
 
 def context(settings: Settings, catalog: CatalogStore, clock: Clock) -> DecisionContext:
-    """The worker's decision context (learning on, live versions pinned) around the stand-in models."""
+    """The worker's decision context (learning on, live versions pinned) around the stand-in models.
+
+    Profiles and spend are dicts that encode each write as the worker's tables do for the changelog.
+    """
     learning = LearningLoop(settings.learning) if settings.learning.enabled else None
     scorer = VersionedScorer(StandInModels(), LiveVersions(), learning.fallback if learning else None)
-    return DecisionContext(settings=settings, scorer=scorer, catalog=catalog, classify=stand_in_intents,
-                           learning=learning, clock=clock)  # fmt: skip
+    ctx = DecisionContext(settings=settings, scorer=scorer, catalog=catalog, classify=stand_in_intents,
+                          learning=learning, clock=clock, profiles=EncodingStore(dumps=profile_to_json))  # fmt: skip
+    ctx.budget.spend = EncodingStore()
+    return ctx
 
 
 def records(events: list[tuple[str, bytes, bytes]], partitions: int) -> list[Any]:
