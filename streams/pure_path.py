@@ -172,19 +172,24 @@ def run_pure_path(settings: Settings, *, n_events: int, batch_size: int, seed: i
         catalog.apply(topic, key, value)
     clock = Clock()
     ctx = context(settings, catalog, clock)
+    stores = [store for store in (ctx.profiles, ctx.budget.spend) if isinstance(store, EncodingStore)]
     batches = list(micro_batches(records(workload.events, settings.topic_partitions), batch_size))
     emit(f"deciding {n_events} events in {len(batches)} micro-batches of at most {batch_size}")
+    thresholds = gc.get_threshold()
     apply_gc_policy(settings.gc)
     freeze_long_lived(settings.gc)
     profiler = cProfile.Profile() if profile_top else None
-    cpu, wall = time.process_time(), time.perf_counter()
-    if profiler is not None:
-        profiler.enable()
-    decided = asyncio.run(_decide_all(batches, ctx, clock))
-    if profiler is not None:
-        profiler.disable()
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    gc.unfreeze()
+    try:
+        cpu, wall = time.process_time(), time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
+        decided = asyncio.run(_decide_all(batches, ctx, clock))
+        if profiler is not None:
+            profiler.disable()
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
     by_topic: dict[str, int] = {}
     for out in decided:
         by_topic[out.topic] = by_topic.get(out.topic, 0) + 1
@@ -192,6 +197,7 @@ def run_pure_path(settings: Settings, *, n_events: int, batch_size: int, seed: i
         "events": n_events, "batch_size": batch_size, "seed": seed, "decisions": by_topic,
         "decisions_expected": workload.expected_decisions,
         "cpu_us_per_event": round(cpu / n_events * 1e6, 1), "wall_s": round(wall, 2),
+        "table_bytes_per_event": round(sum(store.encoded_bytes for store in stores) / n_events, 1),
         "digest": digest_of(decided), "profiled": profiler is not None,
     }  # fmt: skip
     if profiler is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 
 import pytest
@@ -16,12 +17,14 @@ EVENTS = 1_500
 
 def test_two_runs_make_the_same_decisions_and_every_owed_one() -> None:
     settings = Settings(_env_file=None)
+    thresholds, frozen = gc.get_threshold(), gc.get_freeze_count()
     first = run_pure_path(settings, n_events=EVENTS, batch_size=64, seed=7)
+    assert (gc.get_threshold(), gc.get_freeze_count()) == (thresholds, frozen)  # the caller's collector as it was
     again = run_pure_path(settings, n_events=EVENTS, batch_size=64, seed=7)
     assert first["digest"] == again["digest"] and len(first["digest"]) == 16
     assert sum(first["decisions"].values()) == first["decisions_expected"] > 0
     assert set(first["decisions"]) <= {BIDS, PRICES, FRAUD} and first["decisions"][BIDS] > 0
-    assert first["cpu_us_per_event"] > 0 and not first["profiled"]
+    assert first["cpu_us_per_event"] > 0 and first["table_bytes_per_event"] > 0 and not first["profiled"]
     other = run_pure_path(settings, n_events=EVENTS, batch_size=64, seed=8)
     assert other["digest"] != first["digest"]
 
