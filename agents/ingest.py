@@ -27,7 +27,7 @@ from agents.tables import ChangelogRecords, declare_tables, declare_velocity_tab
 from schemas.codec import dead_letter, decode_event
 from schemas.errors import DecodeError
 from schemas.ops import DlqRecord
-from schemas.pii import mask_model, mask_text, model_may_hold_pii
+from schemas.pii import mask_model, mask_text, model_may_hold_pii, raw_may_hold_pii
 from schemas.reasons import DlqReason
 from streams.app import AppTopics
 from streams.produce import RecordSender
@@ -65,7 +65,7 @@ def split_batch(
                             pii_key=pii_key, max_payload_bytes=ctx.settings.dlq_payload_max_bytes)
             )
             continue
-        if model_may_hold_pii(decoded):
+        if raw_may_hold_pii(raw) and model_may_hold_pii(decoded):
             decoded = mask_model(decoded, pii_key)
         good.append(
             Incoming(

@@ -49,6 +49,14 @@ def _summarise(exc: ValidationError) -> str:
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
+def _require_utf8(raw: bytes) -> None:
+    """Raise ``invalid_utf8`` naming the first bad byte, if ``raw`` is not UTF-8."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DecodeError(DlqReason.INVALID_UTF8, f"byte {exc.start}: {exc.reason}") from None
+
+
 def decode_event(raw: bytes | None, topic: str, max_bytes: int = 1_000_000) -> Event:
     """Decode and validate one input message from ``topic``.
 
@@ -73,12 +81,9 @@ def decode_event(raw: bytes | None, topic: str, max_bytes: int = 1_000_000) -> E
     if len(raw) > max_bytes:
         raise DecodeError(DlqReason.TOO_LARGE, f"{len(raw)} bytes > limit {max_bytes}")
     try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DecodeError(DlqReason.INVALID_UTF8, f"byte {exc.start}: {exc.reason}") from None
-    try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        _require_utf8(raw)  # orjson refuses invalid UTF-8 too; the reason says which it was
         raise DecodeError(DlqReason.INVALID_JSON, str(exc)[:200]) from None
     if not isinstance(data, dict):
         raise DecodeError(DlqReason.NOT_AN_OBJECT, f"top level is {type(data).__name__}, expected an object")

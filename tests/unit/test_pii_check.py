@@ -7,6 +7,7 @@ copy; one that says no where masking would change a field lets personal data thr
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime
 
@@ -14,7 +15,7 @@ import orjson
 
 from schemas.codec import decode_event
 from schemas.errors import DecodeError
-from schemas.pii import mask_model, mask_text, model_may_hold_pii, text_holds_pii
+from schemas.pii import mask_model, mask_text, model_may_hold_pii, raw_may_hold_pii, text_holds_pii
 from streams.synthetic.fuzz import CARD_NUMBERS, fuzz_corpus
 from streams.synthetic.traffic import iter_events
 from streams.synthetic.world import World
@@ -49,17 +50,40 @@ def test_text_check_agrees_with_masking_on_tricky_texts() -> None:
     assert 500 < sum(changed) < 4_500  # both answers are well represented
 
 
+def escaped_json(text: str) -> bytes:
+    """``{"query": text}`` with every character of ``text`` written as a ``\\uXXXX`` escape (valid JSON)."""
+    units = text.encode("utf-16-be")
+    escapes = "".join(f"\\u{int.from_bytes(units[i : i + 2], 'big'):04x}" for i in range(0, len(units), 2))
+    return b'{"query":"' + escapes.encode() + b'"}'
+
+
+def test_raw_pre_filter_passes_every_text_the_check_flags_also_when_escaped() -> None:
+    texts = tricky_texts(seed=12, count=5_000)
+    flagged = [t for t in texts if text_holds_pii(t)]
+    assert len(flagged) > 500
+    for text in flagged:
+        assert raw_may_hold_pii(orjson.dumps({"query": text})), text
+        assert raw_may_hold_pii(json.dumps({"query": text}).encode()), text  # non-ASCII as \\u escapes
+        assert raw_may_hold_pii(escaped_json(text)), text
+    plain = [t for t in texts if not any(c in t for c in "@:") and not text_holds_pii(t)]
+    assert not all(raw_may_hold_pii(orjson.dumps({"query": t})) for t in plain)  # it does filter
+
+
 def test_model_check_agrees_with_masking_on_synthetic_traffic_and_hostile_input() -> None:
     world = World.from_seed(7)
     stream = iter_events(world, START, 1_000.0, None)
-    events = [decode_event(orjson.dumps(v), t) for t, _, v in (next(stream) for _ in range(3_000))]
-    for case in fuzz_corpus(600, seed=3, max_message_bytes=1 << 20, products=["p-00001"], now=START):
-        if case.value is None:
-            continue
+    raws = [(t, orjson.dumps(v)) for t, _, v in (next(stream) for _ in range(3_000))]
+    raws += [(case.topic, case.value) for case in fuzz_corpus(600, seed=3, max_message_bytes=1 << 20,
+                                                              products=["p-00001"], now=START)
+             if case.value is not None]  # fmt: skip
+    events = []
+    for topic, raw in raws:
         try:
-            events.append(decode_event(case.value, case.topic))
+            event = decode_event(raw, topic)
         except DecodeError:
             continue
+        assert raw_may_hold_pii(raw) or not model_may_hold_pii(event), raw  # the pre-filter never hides a field
+        events.append(event)
     masked = [mask_model(e, KEY) for e in events]
     assert all((m is e) == (m == e) for m, e in zip(masked, events, strict=True))  # a copy only when changed
     verdicts = [(model_may_hold_pii(e), m is not e) for e, m in zip(events, masked, strict=True)]
