@@ -8,10 +8,11 @@ lookup. The cache rebuilds when :attr:`CatalogStore.revision` moves.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from agents.bidding.pacing import budget_share
-from agents.bidding.policy import targets
+from agents.bidding.policy import presorted, targets
 from agents.catalog import CatalogStore
 from schemas.catalog import Campaign
 from streams.settings import BiddingPolicy
@@ -54,19 +55,28 @@ class CampaignCache:
             self._shares = {c.campaign_id: budget_share(c, self.policy, self.partitions) for c in self._campaigns}
 
     def pool(self, catalog: CatalogStore, locale: str | None, category: str | None) -> list[Campaign]:
-        """Campaigns targeting ``locale`` and ``category`` (catalog order); callers must not mutate the list."""
+        """Campaigns targeting ``locale`` and ``category``, in :func:`~agents.bidding.policy.presorted` order.
+
+        Callers must not mutate the list.
+        """
         self._sync(catalog)
         key = (locale, category)
         found = self._pools.get(key)
         if found is None:
             match = self.policy.match_context_category
-            found = self._pools[key] = [c for c in self._campaigns if targets(c, locale, category, match)]
+            targeted = [c for c in self._campaigns if targets(c, locale, category, match)]
+            found = self._pools[key] = presorted(targeted, category)
         return found
 
     def shares(self, catalog: CatalogStore) -> dict[str, float]:
         """This partition's share of each campaign's daily budget, by campaign id."""
         self._sync(catalog)
         return self._shares
+
+    def shares_of(self, campaigns: Sequence[Campaign]) -> dict[str, float]:
+        """:meth:`share` of each of ``campaigns``, by campaign id."""
+        known = self._shares
+        return {c.campaign_id: known[c.campaign_id] if c.campaign_id in known else self.share(c) for c in campaigns}
 
     def share(self, campaign: Campaign) -> float:
         """This partition's share of ``campaign``'s daily budget, also for one the catalog dropped since it was planned.

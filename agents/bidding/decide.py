@@ -49,7 +49,7 @@ def _budget(
     return budget_state(
         campaigns, ctx.budget, day=utc_day(event.ts), partition=slot_event.incoming.partition,
         progress=day_progress(event.ts), policy=ctx.settings.bidding, excluding=decision_id,
-        share_of={c.campaign_id: ctx.campaigns.share(c) for c in campaigns},
+        share_of=ctx.campaigns.shares_of(campaigns),
     )  # fmt: skip
 
 
@@ -90,7 +90,7 @@ def _plan(staged: Staged, ctx: DecisionContext, memo: _BatchMemo) -> _Slot:
 
     candidates, why = rank_funded(
         pool, context_category=category, has_budget=has_budget, affinity=staged.after.affinity,
-        limit=policy.max_candidates,
+        limit=policy.max_candidates, is_presorted=True,
     )  # fmt: skip
     return _Slot(staged, decision_id, candidates, category, why)
 

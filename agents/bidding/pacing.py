@@ -90,11 +90,10 @@ def budget_state(
     ({'c': 70.0}, {'c': 0.5})
     """
     headroom, pace = {}, {}
-    for campaign in campaigns:
-        share = share_of[campaign.campaign_id]
-        committed = book.committed(campaign.campaign_id, day, partition, excluding=excluding)
-        headroom[campaign.campaign_id] = share - committed
-        pace[campaign.campaign_id] = (
-            pacing_multiplier(committed, share, progress, policy.pacing_slack) if policy.pacing else 1.0
-        )
+    ids = [campaign.campaign_id for campaign in campaigns]
+    slack = policy.pacing_slack
+    for campaign_id, committed in zip(ids, book.committed_many(ids, day, partition, excluding), strict=True):
+        share = share_of[campaign_id]
+        headroom[campaign_id] = share - committed
+        pace[campaign_id] = pacing_multiplier(committed, share, progress, slack) if policy.pacing else 1.0
     return headroom, pace

@@ -78,6 +78,19 @@ def candidate_campaigns(
                        limit=limit)  # fmt: skip
 
 
+def presorted(targeted: Sequence[Campaign], context_category: str | None) -> list[Campaign]:
+    """``targeted`` in :func:`rank_funded`'s order for a user without affinities (the slot's category first, then by CPC).
+
+    Examples
+    --------
+    >>> mk = lambda cid, cat, cpc: Campaign(campaign_id=cid, ad_id="a" + cid, category=cat, max_cpc=cpc,
+    ...                                     daily_budget=10.0, currency="USD")
+    >>> [c.campaign_id for c in presorted([mk("1", "toys", 9.0), mk("2", "books", 3.0), mk("3", "books", 3.0)], "books")]
+    ['2', '3', '1']
+    """
+    return sorted(targeted, key=lambda c: (c.category != context_category, -c.max_cpc, c.campaign_id))
+
+
 def rank_funded(
     targeted: Sequence[Campaign],
     *,
@@ -85,8 +98,13 @@ def rank_funded(
     has_budget: Callable[[Campaign], bool],
     affinity: Mapping[str, float],
     limit: int,
+    is_presorted: bool = False,
 ) -> tuple[list[Campaign], tuple[str, ...]]:
     """:func:`candidate_campaigns` for campaigns already known to target the slot (a cached pool).
+
+    ``is_presorted``: ``targeted`` is in :func:`presorted` order for ``context_category``, so only the
+    user's affinities can reorder it (a stable sort by them alone gives the full order), and a
+    user with none for these categories keeps it as it is.
 
     Examples
     --------
@@ -97,10 +115,15 @@ def rank_funded(
     >>> [c.campaign_id for c in ranked], why
     (['2', '3'], ())
     """
-    ranked = sorted(
-        targeted,
-        key=lambda c: (c.category != context_category, -affinity.get(c.category, 0.0), -c.max_cpc, c.campaign_id),
-    )
+    if not is_presorted:
+        ranked: Sequence[Campaign] = sorted(
+            targeted,
+            key=lambda c: (c.category != context_category, -affinity.get(c.category, 0.0), -c.max_cpc, c.campaign_id),
+        )
+    elif affinity and any(affinity.get(c.category) for c in targeted):
+        ranked = sorted(targeted, key=lambda c: (c.category != context_category, -affinity.get(c.category, 0.0)))
+    else:
+        ranked = targeted
     eligible, budget_hit = [], False
     for campaign in ranked:
         if len(eligible) == limit:

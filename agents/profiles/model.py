@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -87,20 +88,35 @@ class Profile:
 
 
 PROFILE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Profile))
+_FIELD_INDEX: dict[str, int] = {name: i for i, name in enumerate(PROFILE_FIELDS)}
+_ALL_FIELDS = attrgetter(*PROFILE_FIELDS)
+_SLOT_SETTERS = tuple(getattr(Profile, name).__set__ for name in PROFILE_FIELDS)
+"""The slots' own setters: a frozen dataclass refuses ``setattr``, its slot descriptors do not."""
 
 
 def evolve(profile: Profile, changes: Mapping[str, Any]) -> Profile:
-    """A copy of ``profile`` with ``changes``: one copy per event, several times cheaper than ``replace``.
+    """A copy of ``profile`` with ``changes`` (names that are not fields are ignored): one copy per event.
+
+    Reads every field in one ``attrgetter`` call and writes each slot through its descriptor,
+    about half the cost of a ``getattr`` and ``object.__setattr__`` per field and several
+    times cheaper than ``replace``.
 
     Examples
     --------
     >>> p = empty_profile("u1", 5)
     >>> evolve(p, {"orders": 2}).orders, p.orders
     (2, 0)
+    >>> evolve(p, {"orders": 2, "not_a_field": 1}) == evolve(p, {"orders": 2})
+    True
     """
+    values = list(_ALL_FIELDS(profile))
+    for name, value in changes.items():
+        index = _FIELD_INDEX.get(name)
+        if index is not None:
+            values[index] = value
     new = object.__new__(Profile)
-    for name in PROFILE_FIELDS:
-        object.__setattr__(new, name, changes[name] if name in changes else getattr(profile, name))
+    for setter, value in zip(_SLOT_SETTERS, values):
+        setter(new, value)
     return new
 
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from agents.bidding.budget import CPM_PER_UNIT, BudgetBook
 from agents.bidding.campaign_cache import CampaignCache
 from agents.bidding.pacing import budget_share, budget_state, day_progress, pacing_multiplier
-from agents.bidding.policy import bid_for, candidate_campaigns, choose_bid
+from agents.bidding.policy import bid_for, candidate_campaigns, choose_bid, presorted, rank_funded
 from agents.catalog import CatalogStore
 from agents.features import CTR_SCENES, N_CTR_FEATURES, ctr_feature_block, hour_of_day, locale_matches, one_hot
 from schemas.catalog import Campaign
@@ -230,3 +230,38 @@ def test_the_campaign_cache_follows_catalog_changes() -> None:
     with pytest.raises(DecodeError):
         catalog.apply(CAMPAIGNS, b"x", b"{")
     assert "x" not in cache.shares(catalog)
+
+
+def test_ranking_a_presorted_pool_equals_ranking_it_from_scratch() -> None:
+    rng = random.Random(5)
+    categories = list(CATEGORIES[:4])
+    for _ in range(500):
+        pool = [campaign(f"c{i}", rng.choice(categories), max_cpc=rng.choice([0.5, 1.0, 2.0]))
+                for i in range(rng.randrange(0, 12))]  # fmt: skip
+        context = rng.choice([*categories, None])
+        affinity = {c: rng.choice([0.0, 0.5, 1.0, 2.5]) for c in rng.sample(categories, rng.randrange(0, 4))}
+        funded = {c.campaign_id for c in pool if rng.random() < 0.8}
+        limit = rng.randrange(1, 6)
+
+        def rank(targeted: list[Campaign], is_presorted: bool) -> tuple[list[Campaign], tuple[str, ...]]:
+            return rank_funded(targeted, context_category=context, has_budget=lambda c: c.campaign_id in funded,
+                               affinity=affinity, limit=limit, is_presorted=is_presorted)  # fmt: skip
+
+        assert rank(presorted(rng.sample(pool, len(pool)), context), True) == rank(pool, False)
+
+
+def test_a_slots_committed_amounts_at_once_equal_one_by_one() -> None:
+    book = BudgetBook()
+    rng = random.Random(9)
+    ids = [f"c{i}" for i in range(6)]
+    for n in range(200):
+        cid, partition = rng.choice(ids), rng.randrange(2)
+        if rng.random() < 0.5:
+            book.reserve(f"bid-{n}", cid, rng.random(), DAY, partition=partition, ts_ms=n)
+        else:
+            book.record_win(cid, rng.random() * 1000, DAY, partition=partition,
+                            decision_id=f"bid-{rng.randrange(n + 1)}")  # fmt: skip
+        excluding = rng.choice([None, f"bid-{rng.randrange(n + 1)}"])
+        assert book.committed_many(ids, DAY, partition, excluding) == [
+            book.committed(c, DAY, partition, excluding=excluding) for c in ids
+        ]
