@@ -30,7 +30,7 @@ from schemas.ops import DlqRecord
 from schemas.pii import mask_model, mask_text, model_may_hold_pii, raw_may_hold_pii
 from schemas.reasons import DlqReason
 from streams.app import AppTopics
-from streams.produce import RecordSender
+from streams.produce import Record, RecordSender
 from streams.topics import DLQ, DRIFT_ALERTS, EVENT_TOPICS, LABELLED
 
 log = logging.getLogger("streamdecide.ingest")
@@ -175,11 +175,10 @@ def register_ingest(
         ctx.metrics.observe_events(good)
         ctx.metrics.observe_wins(good, ctx.catalog.campaigns)
         outcomes = await decide_batch(good, ctx)
-        for change in changelog.drain():
-            await records.send_bytes(change.topic, change.key, change.value, change.partition)
         ctx.metrics.observe_decisions(out.decision for out in outcomes)
-        for out in outcomes:
-            await records.send(out.topic, out.key, out.decision)
+        batch = [Record(change.topic, change.key, change.value, change.partition) for change in changelog.drain()]
+        batch += [Record(out.topic, out.key.encode(), out.decision) for out in outcomes]
+        await records.send_records(batch)
         await publish_learning(ctx, topics, on_learned)
 
     async def decide_one_by_one(events: Sequence[faust.EventT], failure: Exception) -> None:

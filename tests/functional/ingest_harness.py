@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -13,7 +14,7 @@ from agents.ingest import register_ingest
 from agents.scoring import Scores
 from agents.tables import ChangelogRecord
 from streams.app import create_app
-from streams.produce import RecordSender
+from streams.produce import Record, RecordSender
 from streams.settings import Settings
 from tests.functional.test_decide_batch import catalog
 
@@ -55,6 +56,14 @@ def ingest_agents(
         if changelog is not None:
             changelog.append(ChangelogRecord(topic, partition if partition is not None else -1, key or b"", value))
 
+    async def capture_records(_self: RecordSender, records: Iterable[Record]) -> None:
+        for record in records:
+            if isinstance(record.value, bytes):
+                await capture_bytes(_self, record.topic, record.key, record.value, record.partition)
+            else:
+                sent.append((record.topic, record.value))
+
     monkeypatch.setattr(RecordSender, "send", capture_record)
     monkeypatch.setattr(RecordSender, "send_bytes", capture_bytes)
+    monkeypatch.setattr(RecordSender, "send_records", capture_records)
     return agents, ctx, sent
