@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 from aiokafka import TopicPartition
 from aiokafka.structs import OffsetAndMetadata
+from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.utils import InferenceServerException
 
@@ -22,6 +24,7 @@ from streams.metrics import (
     Metrics,
     measure_consumer_lag,
     metrics_reference,
+    observe_many,
 )
 from streams.settings import TritonClientSettings
 
@@ -222,3 +225,18 @@ async def test_consumer_lag_per_partition_counts_uncommitted_partitions_from_the
     m = Metrics()
     m.set_consumer_lag("g", lags)
     assert m.value("streamdecide_consumer_lag", group="g", topic="events.orders", partition="0") == 90
+
+
+def test_observing_many_latencies_at_once_equals_observing_each() -> None:
+    rng = random.Random(4)
+    values = [rng.choice([0.0, 1.0, 5.0, 10.0, 250.0, 1e9, -3.0]) for _ in range(50)]
+    values += [rng.uniform(0.0, 3000.0) for _ in range(500)]
+    one, many = (Histogram("lat_ms", "latency", ["type"], registry=CollectorRegistry()) for _ in range(2))
+    for value in values:
+        one.labels(type="bid").observe(value)
+    observe_many(many.labels(type="bid"), values)
+    observe_many(many.labels(type="bid"), [])
+    samples = [{s.labels.get("le"): s.value for s in family.samples if s.name.endswith("_bucket")}
+               for family in (one.collect()[0], many.collect()[0])]  # fmt: skip
+    assert samples[0] == samples[1]
+    assert one.labels(type="bid")._sum.get() == pytest.approx(many.labels(type="bid")._sum.get())
