@@ -52,7 +52,12 @@ async def _bids_with_intents(
     else:
         intents.add_done_callback(_retrieve)
         known = {s.event.event_id: LATE for s in searches if s.intent is None}
-    return await decide_bids([replace(s, intent=known.get(s.event.event_id, s.intent)) for s in items], ctx)
+    return await decide_bids([_with_intent(s, known.get(s.event.event_id)) for s in items], ctx)
+
+
+def _with_intent(staged: Staged, intent: SearchIntent | None) -> Staged:
+    """``staged`` with the search's ``intent`` when one is known (the same object when nothing changes)."""
+    return staged if intent is None or intent is staged.intent else replace(staged, intent=intent)
 
 
 def _retrieve(task: asyncio.Future[dict[str, SearchIntent]]) -> None:

@@ -139,7 +139,7 @@ async def decide_bids(items: list[Staged], ctx: DecisionContext) -> list[BidDeci
         if bid.bid_cpm > 0 and _past_deadline(slot.staged, now):
             bid = Bid(0.0, None, bid.p_ctr, (Reason.DEADLINE.value,))
         if bid.campaign is not None and ctx.learning is not None:
-            index = slot.candidates.index(bid.campaign)
+            index = next(i for i, c in enumerate(slot.candidates) if c is bid.campaign)  # not ==: models compare slowly
             ctx.learning.scored_row(CTR, slot.decision_id, block, index, result, slot.decision_id, event.ts)
         if bid.campaign is not None:
             ctx.budget.reserve(

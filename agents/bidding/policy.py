@@ -185,17 +185,23 @@ def choose_bid(
     pace = pace or {}
     if not candidates:
         return Bid(0.0, None, 0.0, (Reason.NO_CAMPAIGN.value,))
-    best: Bid | None = None
+    best: Campaign | None = None
+    best_bid, best_p = 0.0, 0.0
     top_p, top_raw, top_paced = 0.0, 0.0, 0.0
+    share = policy.value_per_click_share
+    shade = policy.shading if shading is None else shading
     for campaign, p_ctr in zip(candidates, p_ctrs, strict=True):
-        raw = bid_for(p_ctr, campaign, policy, shading)
+        max_cpc = campaign.max_cpc
+        raw = min(CPM_PER_UNIT * p_ctr * (max_cpc * share) * shade, CPM_PER_UNIT * p_ctr * max_cpc)  # bid_for, inlined
         paced = raw * pace.get(campaign.campaign_id, 1.0)
-        top_p, top_raw, top_paced = max(top_p, p_ctr), max(top_raw, raw), max(top_paced, paced)
+        top_p = p_ctr if p_ctr > top_p else top_p
+        top_raw = raw if raw > top_raw else top_raw
+        top_paced = paced if paced > top_paced else top_paced
         fits = paced / CPM_PER_UNIT <= headroom.get(campaign.campaign_id, 0.0)
-        if paced > 0.0 and paced >= floor_cpm and fits and (best is None or paced > best.bid_cpm):
-            best = Bid(paced, campaign, p_ctr, (Reason.MODEL.value,))
+        if paced > 0.0 and paced >= floor_cpm and fits and (best is None or paced > best_bid):
+            best, best_bid, best_p = campaign, paced, p_ctr
     if best is not None:
-        return best
+        return Bid(best_bid, best, best_p, (Reason.MODEL.value,))
     if top_raw <= 0.0 or top_raw < floor_cpm:
         return Bid(0.0, None, top_p, (Reason.BELOW_FLOOR.value,))
     if top_paced <= 0.0 or top_paced < floor_cpm:
