@@ -1,6 +1,6 @@
 """Ingest agents: decode every input record, dead-letter the bad ones, decide the rest.
 
-One agent per input topic takes micro-batches (``take_events``), so each batch
+One agent per input topic takes micro-batches (:func:`~streams.take_ahead.take_ahead`), so each batch
 costs at most one Triton request per model. A bad message becomes an
 ``ops.dlq`` record and the agent goes on; offsets are acknowledged only after
 the batch's decisions and table changelog records were handed to the producer
@@ -31,6 +31,7 @@ from schemas.pii import mask_model, mask_text, model_may_hold_pii, raw_may_hold_
 from schemas.reasons import DlqReason
 from streams.app import AppTopics
 from streams.produce import Record, RecordSender
+from streams.take_ahead import take_ahead
 from streams.topics import DLQ, DRIFT_ALERTS, EVENT_TOPICS, LABELLED
 
 log = logging.getLogger("streamdecide.ingest")
@@ -100,11 +101,12 @@ async def publish_learning(ctx: DecisionContext, topics: AppTopics, on_learned: 
 def withhold_acks(events: Sequence[faust.EventT]) -> None:
     """Keep Faust from acknowledging a batch that was not fully decided (at-least-once).
 
-    ``take_events`` acknowledges the events of a batch in a ``finally``, also when the
-    agent was cancelled (a stop) or raised in the middle of the batch; a later commit would
-    then skip events whose decisions were never sent. Marked acknowledged here, the
-    messages never reach the consumer's acked offsets, so their offsets are not committed
-    and they are delivered again.
+    :func:`~streams.take_ahead.take_ahead` acknowledges a batch only when the agent asks for
+    the next one, but Faust's ``take_events`` acknowledged it in a ``finally``, also when the
+    agent was cancelled (a stop) or raised in the middle of the batch, and a later commit
+    then skipped events whose decisions were never sent. Marked acknowledged here, the
+    messages can never reach the consumer's acked offsets, whoever acknowledges them, so
+    their offsets are not committed and they are delivered again.
     """
     for event in events:
         event.message.acked = True
@@ -208,7 +210,7 @@ def register_ingest(
 
         async def ingest(stream: faust.StreamT) -> None:
             await ready.wait()
-            async for events in stream.take_events(batching.max_size, within=batching.window_s):
+            async for events in take_ahead(stream, batching.max_size, batching.window_s, batching.read_ahead):
                 ctx.metrics.observe_batch(events[0].message.topic, len(events))
                 try:
                     try:

@@ -13,6 +13,7 @@ from streams.cpu_affinity import pin_process
 from streams.event_loop import use_event_loop
 from streams.gc_policy import freeze_long_lived
 from streams.settings import Settings
+from streams.take_ahead import take_ahead
 from streams.topics import EVENT_TOPICS
 
 PASSTHROUGH_TOPIC = "bench.passthrough"
@@ -27,7 +28,7 @@ def build_passthrough(settings: Settings) -> faust.App:
     for name in EVENT_TOPICS:
 
         async def passthrough(stream: faust.StreamT) -> None:
-            async for events in stream.take_events(batching.max_size, within=batching.window_s):
+            async for events in take_ahead(stream, batching.max_size, batching.window_s, batching.read_ahead):
                 for event in events:
                     await out.send(key=event.message.key, value=event.message.value)
 

@@ -34,6 +34,11 @@ class Batching(BaseModel):
         4096, ge=1, le=100_000,
         description="Records Faust buffers per input stream before the consumer stops fetching (backpressure).",
     )  # fmt: skip
+    read_ahead: int = Field(
+        256, ge=0, le=100_000,
+        description="Events an agent keeps reading for its next micro-batch while it decides one (0: it stops "
+        "reading, as Faust's take_events does).",
+    )  # fmt: skip
 
 
 class GcPolicy(BaseModel):
