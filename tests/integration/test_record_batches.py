@@ -16,6 +16,7 @@ import faust
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from streams import send_cost
 from streams.produce import Record, RecordSender
 
 PARTITIONS = 4
@@ -79,3 +80,9 @@ def test_records_land_on_the_key_partition_in_order(broker: str) -> None:
                  == partition]  # fmt: skip
         assert values == ([b"held-0"] if partition == 1 else []) + given
     assert [v[:4] for v in by_partition[2] if v.startswith(b"p2-")] == [b"p2-%d" % n for n in range(8)]
+
+
+def test_the_send_cost_benchmark_measures_every_way() -> None:
+    result = send_cost.main(records=1_000)
+    assert set(result["cpu_us_per_record"]) == {"send", "add_message", "built_batch"}
+    assert all(len(figures) == send_cost.ROUNDS and min(figures) > 0 for figures in result["cpu_us_per_record"].values())
