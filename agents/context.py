@@ -15,6 +15,7 @@ from agents.catalog import CatalogStore
 from agents.intent import QueryIntent
 from agents.learning.loop import LearningLoop
 from agents.pricing.bandit import PriceBandit
+from agents.pricing.plans import PricePlans
 from agents.profiles.buckets import VelocityBucket
 from agents.profiles.model import Profile
 from agents.scoring import Scores
@@ -77,6 +78,8 @@ class DecisionContext:
     clock: Callable[[], datetime] = utc_now
     campaigns: CampaignCache = field(init=False, repr=False)
     """Targeting and budget shares derived from ``catalog``, rebuilt when it changes."""
+    price_plans: PricePlans = field(init=False, repr=False, default_factory=PricePlans)
+    """Candidate prices and what pricing derives from them, per catalogued product."""
 
     def __post_init__(self) -> None:
         self.campaigns = CampaignCache(self.settings.bidding, self.settings.topic_partitions)

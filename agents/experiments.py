@@ -133,12 +133,7 @@ def thompson_picks(
     alloweds: Sequence[np.ndarray],
     noises: Sequence[np.ndarray],
 ) -> list[Pick]:
-    """:func:`thompson_pick` for many decisions at once, in one set of array operations.
-
-    A micro-batch prices dozens of views; one at a time, each paid a dozen numpy calls on
-    arrays of a few hundred numbers. Decisions with fewer options are padded with options that
-    may not be chosen, and every value is computed as one at a time would (float32 draws,
-    float64 expectations), so each pick, propensity and greedy flag is the same.
+    """:func:`thompson_pick` for many decisions at once (:func:`thompson_picks_packed` of their options end to end).
 
     Examples
     --------
@@ -153,24 +148,82 @@ def thompson_picks(
     """
     if not means:
         return []
+    return thompson_picks_packed(
+        np.concatenate(means), np.concatenate(stds), np.concatenate(payoffs), np.concatenate(alloweds),
+        [len(mean) for mean in means], noises,
+    )  # fmt: skip
+
+
+def thompson_picks_packed(
+    mean: np.ndarray,
+    std: np.ndarray,
+    payoff: np.ndarray,
+    allowed: np.ndarray,
+    widths: Sequence[int],
+    noises: Sequence[np.ndarray],
+) -> list[Pick]:
+    """:func:`thompson_pick` for many decisions whose options lie end to end: decision ``i`` owns the next ``widths[i]``.
+
+    A micro-batch prices dozens of views; one at a time, each paid a dozen numpy calls on
+    arrays of a few hundred numbers. Here every decision's draws go in one array laid out
+    ``[option, decision, draw]`` (decisions with fewer options padded with options that may
+    not be chosen), so each array operation runs along the draws, not along a row of a few
+    options. Every value is computed as one at a time would (float32 draws, float64
+    expectations), so each pick, propensity and greedy flag is the same. A draw's winner
+    is the chosen option when that option reaches the draw's best value and no earlier
+    option does (the first maximum, as ``argmax`` takes it); a draw without a finite best
+    value falls back to ``argmax`` itself.
+
+    Examples
+    --------
+    >>> picks = thompson_picks_packed(np.array([0.02, 0.03, 0.01, 0.02, 0.0201]), np.array([1e-3] * 3 + [1e-2] * 2),
+    ...                               np.ones(5), np.ones(5, bool), [3, 2],
+    ...                               [normal_draws(128, 3, "e"), normal_draws(128, 2, "e")])
+    >>> picks == thompson_picks([np.array([0.02, 0.03, 0.01]), np.array([0.02, 0.0201])],
+    ...                         [np.full(3, 1e-3), np.full(2, 1e-2)], [np.ones(3), np.ones(2)],
+    ...                         [np.ones(3, bool), np.ones(2, bool)], [normal_draws(128, 3, "e"), normal_draws(128, 2, "e")])
+    True
+    """
+    if not widths:
+        return []
     draws = {noise.shape[0] for noise in noises}
     if len(draws) != 1:
         raise ValueError(f"every decision needs the same number of draws, got {sorted(draws)}")
-    rows, width = len(means), max(len(mean) for mean in means)
-    mean32, std32, payoff32 = (np.zeros((rows, width), dtype=np.float32) for _ in range(3))
-    expected = np.full((rows, width), -np.inf)
-    allowed = np.zeros((rows, width), dtype=bool)
-    noise = np.zeros((rows, draws.pop(), width), dtype=np.float32)
-    for row, (m, s, p, a, n) in enumerate(zip(means, stds, payoffs, alloweds, noises, strict=True)):
-        k = len(m)
-        mean32[row, :k], std32[row, :k], payoff32[row, :k] = m, s, p
-        expected[row, :k] = np.where(a, m * p, -np.inf)
-        allowed[row, :k] = a
-        noise[row, :, :k] = n
-    values = (mean32[:, None, :] + std32[:, None, :] * noise) * payoff32[:, None, :]
-    values[~np.broadcast_to(allowed[:, None, :], values.shape)] = -np.inf
-    winners = values.argmax(axis=2)
-    chosen = winners[:, 0]
-    propensity = np.count_nonzero(winners == chosen[:, None], axis=1) / winners.shape[1]
-    greedy = chosen == expected.argmax(axis=1)
-    return [Pick(index=int(c), propensity=float(p), greedy=bool(g)) for c, p, g in zip(chosen, propensity, greedy)]
+    rows, width = len(widths), max(widths)
+    mean64, payoff64, mean32, std32, payoff32, allowed_at = _padded(
+        width, widths, (mean, np.float64), (payoff, np.float64), (mean, np.float32), (std, np.float32),
+        (payoff, np.float32), (allowed, np.bool_),
+    )  # fmt: skip
+    values = np.zeros((width, rows, draws.pop()), dtype=np.float32)
+    for row, (k, n) in enumerate(zip(widths, noises, strict=True)):
+        values[:k, row] = n.T
+    values *= std32[:, :, None]
+    values += mean32[:, :, None]
+    values *= payoff32[:, :, None]
+    values[~allowed_at] = -np.inf
+    chosen = values[:, :, 0].argmax(axis=0)
+    best = values.max(axis=0)
+    if np.isfinite(best).all():
+        at_chosen = values[chosen, np.arange(rows)]
+        values[np.arange(width)[:, None] >= chosen] = -np.inf
+        wins = (at_chosen == best) & (values.max(axis=0) < best)
+    else:
+        wins = values.argmax(axis=0) == chosen[:, None]
+    propensity = wins.sum(axis=1) / wins.shape[1]
+    greedy = chosen == np.where(allowed_at, mean64 * payoff64, -np.inf).argmax(axis=0)
+    return [Pick(c, p, g) for c, p, g in zip(chosen.tolist(), propensity.tolist(), greedy.tolist())]
+
+
+def _padded(width: int, widths: Sequence[int], *packed: tuple[np.ndarray, type]) -> list[np.ndarray]:
+    """Each packed array (cast to the dtype given with it) as ``[width, len(widths)]``: decision ``i``'s column holds
+    its ``widths[i]`` entries, then zeros (False)."""
+    rows = len(widths)
+    if len(packed[0][0]) == rows * width:
+        return [np.asarray(values, dtype=dtype).reshape(rows, width).T for values, dtype in packed]
+    filled = np.arange(width) < np.array(widths)[:, None]
+    out = []
+    for values, dtype in packed:
+        padded = np.zeros((rows, width), dtype=dtype)
+        padded[filled] = values
+        out.append(padded.T)
+    return out

@@ -147,23 +147,40 @@ def conversion_features(*, channel: str, ts: datetime, product: Product, prices:
     ...                     prices=np.array([8.0, 10.0])).shape
     (2, 18)
     """
-    fixed = np.array(
-        [
-            *one_hot(product.category, CATEGORIES, other=False),
-            math.log(product.list_price),
-            *one_hot(channel, KNOWN_CHANNELS),
-            *hour_of_day(ts),
-        ],
-        dtype=np.float32,
-    )
+    return conversion_view_rows(conversion_product_rows(product, prices), channel=channel, ts=ts)
+
+
+def conversion_product_rows(product: Product, prices: np.ndarray) -> np.ndarray:
+    """The columns of :func:`conversion_features` that depend only on the product and its prices (the view's are 0).
+
+    A product's candidate prices rarely change, so pricing keeps these rows per product and
+    adds each view's channel and hour with :func:`conversion_view_rows`. Read-only.
+
+    Examples
+    --------
+    >>> p = Product(product_id="p", title="t", category="home", currency="USD", list_price=10,
+    ...             unit_cost=5, min_price=8, max_price=12, stock=3)
+    >>> rows = conversion_product_rows(p, np.array([8.0, 10.0]))
+    >>> [round(v, 3) for v in rows[:, 0].tolist()], float(rows[:, _CONVERSION_CHANNEL:].sum())
+    ([-0.223, 0.0], 0.0)
+    """
     rel = np.log(np.asarray(prices, dtype=np.float64) / product.list_price).astype(np.float32)
-    out = np.empty((len(rel), N_CONVERSION_FEATURES), dtype=np.float32)
+    out = np.zeros((len(rel), N_CONVERSION_FEATURES), dtype=np.float32)
     out[:, 0] = rel
-    out[:, 1:] = fixed
+    out[:, 1:_CONVERSION_CHANNEL] = [*one_hot(product.category, CATEGORIES, other=False), math.log(product.list_price)]
+    out.flags.writeable = False
+    return out
+
+
+def conversion_view_rows(product_rows: np.ndarray, *, channel: str, ts: datetime) -> np.ndarray:
+    """:func:`conversion_features` from a product's :func:`conversion_product_rows` and the view's channel and time."""
+    out = product_rows.copy()
+    out[:, _CONVERSION_CHANNEL:] = [*one_hot(channel, KNOWN_CHANNELS), *hour_of_day(ts)]
     return out
 
 
 N_CONVERSION_FEATURES = 1 + len(CATEGORIES) + 1 + len(KNOWN_CHANNELS) + 1 + 2
+_CONVERSION_CHANNEL = 2 + len(CATEGORIES)
 
 
 def fraud_features(

@@ -9,7 +9,7 @@ state lives in memory per worker; exposures expire after the window, counts stay
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +28,18 @@ def price_key(price: float) -> int:
     (2000, 2000)
     """
     return int(round(price * CENTS_PER_UNIT))
+
+
+def count_keys(product_id: str, prices: np.ndarray) -> list[tuple[str, int]]:
+    """The (product, price point) keys :class:`PriceBandit` counts ``prices`` under, one per price.
+
+    Examples
+    --------
+    >>> count_keys("p1", np.array([19.999, 22.0]))
+    [('p1', 2000), ('p1', 2200)]
+    """
+    points = np.rint(np.asarray(prices) * CENTS_PER_UNIT).astype(np.int64).tolist()
+    return [(product_id, point) for point in points]
 
 
 @dataclass
@@ -125,20 +137,47 @@ class PriceBandit:
 
         ``pending`` adds the exposures held earlier in the same micro-batch (:meth:`hold_exposure`).
         """
-        points = np.rint(np.asarray(prices) * CENTS_PER_UNIT).astype(np.int64).tolist()
-        shown = np.array([self.shown.get((product_id, k), 0) for k in points], dtype=np.int64)
-        converted = np.array([self.converted.get((product_id, k), 0) for k in points], dtype=np.int64)
-        own = self.exposures.get(excluding) if excluding else None
-        if own is not None and own.product_id == product_id and own.point in points:
-            index = points.index(own.point)
-            shown[index] -= 1
-            converted[index] -= 1 if own.converted else 0
-        if pending is not None and pending.shown:
-            shown += np.array([pending.shown.get((product_id, k), 0) for k in points], dtype=np.int64)
-            held = pending.points.get(excluding) if excluding else None
-            if held is not None and held[0] == product_id and held[1] in points:
-                shown[points.index(held[1])] -= 1
-        return shown, converted
+        return self.counts_many([count_keys(product_id, prices)], [excluding], pending)
+
+    def counts_many(
+        self, keys: Sequence[list[tuple[str, int]]], excluding: Sequence[str | None],
+        pending: PendingExposures | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """:meth:`counts` of many views, packed end to end: view ``i``'s prices by their :func:`count_keys` ``keys[i]``.
+
+        One array each for the whole micro-batch's shown and converted counts, as the
+        posterior takes them, instead of two per view.
+
+        Examples
+        --------
+        >>> b = PriceBandit()
+        >>> b.record_exposure("d1", "u1", "p1", 20.0, ts_ms=0)
+        >>> [a.tolist() for a in b.counts_many([count_keys("p1", np.array([20.0, 22.0])),
+        ...                                     count_keys("p2", np.array([20.0]))], ["d2", "d3"])]
+        [[1, 0, 0], [0, 0, 0]]
+        """
+        shown_of, converted_of = self.shown.get, self.converted.get
+        held_of = pending.shown.get if pending is not None and pending.shown else None
+        shown: list[int] = []
+        converted: list[int] = []
+        for view_keys, decision_id in zip(keys, excluding, strict=True):
+            start = len(shown)
+            if held_of is None:
+                shown += [shown_of(key, 0) for key in view_keys]
+            else:
+                shown += [shown_of(key, 0) + held_of(key, 0) for key in view_keys]
+            converted += [converted_of(key, 0) for key in view_keys]
+            if not decision_id:
+                continue
+            own = self.exposures.get(decision_id)
+            if own is not None and (own.product_id, own.point) in view_keys:
+                at = start + view_keys.index((own.product_id, own.point))
+                shown[at] -= 1
+                converted[at] -= 1 if own.converted else 0
+            held = pending.points.get(decision_id) if held_of is not None and pending is not None else None
+            if held is not None and held in view_keys:
+                shown[start + view_keys.index(held)] -= 1
+        return np.array(shown, dtype=np.int64), np.array(converted, dtype=np.int64)
 
     def expire(self, now_ms: int, window_ms: int) -> int:
         """Forget exposures older than the window (their counts stay); returns how many.

@@ -16,13 +16,12 @@ import numpy as np
 
 from agents.context import DecisionContext
 from agents.experiments import assign_arm
-from agents.features import conversion_features
+from agents.features import conversion_view_rows
 from agents.grouped_scoring import score_blocks
 from agents.learning.loop import CONVERSION, conversion_key
 from agents.pricing.bandit import PendingExposures, posterior
-from agents.pricing.policy import (
-    PriceChoice, SampledView, fallback_price, fixed_price, price_grid, thompson_prices,
-)  # fmt: skip
+from agents.pricing.plans import Candidates, PricePlans
+from agents.pricing.policy import PriceChoice, fallback_price, fixed_plan_price, thompson_plan_prices
 from agents.profiles.update import ts_ms
 from agents.staging import Staged
 from schemas.catalog import Product
@@ -40,15 +39,16 @@ class _View:
     product: Product
     arm: ExperimentArm | None
     strategy: ArmStrategy
-    prices: np.ndarray
+    candidates: Candidates
 
 
-def _plan(staged: Staged, product: Product, settings: Settings) -> _View:
-    experiment = settings.pricing.experiment
+def _plan(staged: Staged, product: Product, settings: Settings, plans: PricePlans) -> _View:
+    policy = settings.pricing
+    experiment = policy.experiment
     arm = assign_arm(staged.event.user_id, experiment.name, experiment.arms) if experiment.enabled else None
     strategy: ArmStrategy = arm.strategy if arm else "optimise"
-    prices = np.array([product.list_price]) if strategy == "list_price" else price_grid(product, settings.pricing)
-    return _View(staged, decision_id_for(staged.event.event_id, "price"), product, arm, strategy, prices)
+    candidates = plans.list_price(product, policy) if strategy == "list_price" else plans.grid(product, policy)
+    return _View(staged, decision_id_for(staged.event.event_id, "price"), product, arm, strategy, candidates)
 
 
 def _choose_all(views: list[_View], probas: list[np.ndarray], ctx: DecisionContext) -> list[PriceChoice]:
@@ -60,28 +60,27 @@ def _choose_all(views: list[_View], probas: list[np.ndarray], ctx: DecisionConte
     price is the one-at-a-time price. A view's posterior leaves out its own exposure (a
     redelivered event draws as the first time).
     """
-    policy = ctx.settings.pricing
+    experiment = ctx.settings.pricing.experiment
     choices: dict[int, PriceChoice] = {}
     pending = PendingExposures()
     for members in _rounds(views):
-        sampled = [i for i in members if views[i].strategy == "thompson"]
+        sampled = []
         for index in members:
-            if views[index].strategy != "thompson":
-                view = views[index]
-                choices[index] = fixed_price(view.strategy, view.product, view.prices, probas[index], policy)
+            view = views[index]
+            if view.strategy == "thompson":
+                sampled.append(index)
+            else:
+                choices[index] = fixed_plan_price(view.strategy, view.candidates.plan, probas[index])
         if sampled:
-            counts = [ctx.bandit.counts(views[i].product.product_id, views[i].prices, excluding=views[i].decision_id,
-                                        pending=pending) for i in sampled]  # fmt: skip
-            mean, std = posterior(
-                np.concatenate([probas[i] for i in sampled]), policy.experiment.prior_strength,
-                np.concatenate([shown for shown, _ in counts]), np.concatenate([converted for _, converted in counts]),
-            )  # fmt: skip
-            bounds = np.cumsum([len(views[i].prices) for i in sampled])[:-1]
-            sampled_views = [
-                SampledView(views[i].product, views[i].prices, probas[i], m, s, views[i].staged.event.event_id)
-                for i, m, s in zip(sampled, np.split(mean, bounds), np.split(std, bounds), strict=True)
-            ]
-            choices.update(zip(sampled, thompson_prices(sampled_views, policy, policy.experiment), strict=True))
+            shown, converted = ctx.bandit.counts_many(
+                [views[i].candidates.keys for i in sampled], [views[i].decision_id for i in sampled], pending
+            )
+            estimates = [probas[i] for i in sampled]
+            mean, std = posterior(np.concatenate(estimates), experiment.prior_strength, shown, converted)
+            plans = [views[i].candidates.plan for i in sampled]
+            draw_keys = [views[i].staged.event.event_id for i in sampled]
+            choices.update(zip(sampled, thompson_plan_prices(plans, estimates, mean, std, draw_keys, experiment),
+                               strict=True))  # fmt: skip
         for index in members:
             view = views[index]
             ctx.bandit.hold_exposure(pending, view.decision_id, view.product.product_id, choices[index].price)
@@ -106,6 +105,13 @@ def _rounds(views: list[_View]) -> list[list[int]]:
     return rounds
 
 
+def _row_of(view: _View, choice: PriceChoice) -> int:
+    """The feature row of the chosen price: its position among the view's candidates (the nearest, if not given)."""
+    if choice.index is not None:
+        return choice.index
+    return int(np.argmin(np.abs(np.asarray(view.candidates.plan.prices, dtype=float) - choice.price)))
+
+
 def _experiment(view: _View, choice: PriceChoice, settings: Settings) -> Experiment | None:
     if view.arm is None:
         return None
@@ -123,14 +129,13 @@ async def decide_prices(items: list[Staged], ctx: DecisionContext) -> list[Price
     for staged in items:
         product = ctx.catalog.products.get(staged.event.product_id)
         if product is not None:
-            views.append(_plan(staged, product, settings))
+            views.append(_plan(staged, product, settings, ctx.price_plans))
     if not views:
         return []
     blocks = [
         (
             settings.scenes.route(v.staged.scene).conversion_model,
-            conversion_features(channel=v.staged.event.channel, ts=v.staged.event.ts, product=v.product,
-                                prices=v.prices),
+            conversion_view_rows(v.candidates.rows, channel=v.staged.event.channel, ts=v.staged.event.ts),
         )  # fmt: skip
         for v in views
     ]
@@ -152,9 +157,8 @@ async def decide_prices(items: list[Staged], ctx: DecisionContext) -> list[Price
             product_id = view.product.product_id
             ctx.bandit.record_exposure(view.decision_id, event.user_id, product_id, choice.price, ts_ms(event))
             if ctx.learning is not None:
-                index = int(np.argmin(np.abs(np.asarray(view.prices, dtype=float) - choice.price)))
                 key = conversion_key(event.user_id, product_id)
-                ctx.learning.scored_row(CONVERSION, key, rows, index, result, view.decision_id, event.ts)
+                ctx.learning.scored_row(CONVERSION, key, rows, _row_of(view, choice), result, view.decision_id, event.ts)
         decisions.append(
             PriceDecision(
                 decision_id=view.decision_id,

@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from agents.experiments import normal_draws, thompson_picks
+from agents.experiments import normal_draws, thompson_picks_packed
 from schemas.catalog import Product
 from schemas.reasons import Reason
 from streams.settings import ArmStrategy, PricingExperiment, PricingPolicy
@@ -57,12 +57,85 @@ def _grid(low: float, high: float, list_price: float, points: int) -> np.ndarray
 
 @dataclass(slots=True)
 class PriceChoice:
-    """A chosen price, its purchase probability, the reasons, and its probability given the arm."""
+    """A chosen price, its purchase probability, the reasons, its probability given the arm, and its position.
+
+    ``index`` is the price's position among the candidate prices it was chosen from (None when
+    it was not chosen from any, as :func:`fallback_price`).
+    """
 
     price: float
     p_convert: float
     reasons: tuple[str, ...]
     propensity: float = 1.0
+    index: int | None = None
+
+
+@dataclass(slots=True)
+class PricePlan:
+    """What pricing derives from a product and its candidate prices alone, so a product priced again reuses it.
+
+    Build with :meth:`of`; never changed after (its arrays are read-only).
+    """
+
+    product: Product
+    prices: np.ndarray
+    values: list[float]
+    """``prices`` as Python floats (a decision's price)."""
+    allowed: np.ndarray
+    """:func:`margin_ok` of each price."""
+    drawable: bool
+    """Whether any price clears the margin floor."""
+    payoff: np.ndarray
+    """``prices − unit_cost``: the margin a sale at each price earns."""
+    clipped: list[bool]
+    """Whether each price sits on a bound set by the max change (:func:`guardrail_reasons`)."""
+    list_index: int
+    """Position of the price nearest list price."""
+
+    @classmethod
+    def of(cls, product: Product, prices: np.ndarray, policy: PricingPolicy) -> PricePlan:
+        """The plan of ``product`` at ``prices`` under ``policy``.
+
+        Examples
+        --------
+        >>> p = Product(product_id="p", title="t", category="home", currency="USD", list_price=100,
+        ...             unit_cost=50, min_price=50, max_price=150, stock=1)
+        >>> plan = PricePlan.of(p, np.array([52.0, 80.0, 100.0]), PricingPolicy(max_change=0.2))
+        >>> plan.allowed.tolist(), plan.clipped, plan.list_index, plan.payoff.tolist()
+        ([False, True, True], [True, True, False], 2, [2.0, 30.0, 50.0])
+        """
+        low, high = price_bounds(product, policy)
+        floating = np.asarray(prices, dtype=float)
+        clipped = np.zeros(len(floating), dtype=bool)
+        if low > product.min_price:
+            clipped |= floating <= low
+        if high < product.max_price:
+            clipped |= floating >= high
+        allowed = margin_ok(product, prices, policy)
+        payoff = prices - product.unit_cost
+        for array in (allowed, payoff):
+            array.flags.writeable = False
+        return cls(
+            product, prices, floating.tolist(), allowed, bool(allowed.any()), payoff, clipped.tolist(),
+            int(np.argmin(np.abs(prices - product.list_price))),
+        )  # fmt: skip
+
+    def choice(self, index: int, p_convert: np.ndarray, why: Reason, propensity: float = 1.0) -> PriceChoice:
+        """The choice of price ``index`` for reason ``why``, with the max-change guardrail when it applies."""
+        reasons = (why.value, Reason.MAX_CHANGE.value) if self.clipped[index] else (why.value,)
+        return PriceChoice(self.values[index], float(p_convert[index]), reasons, propensity, index)
+
+    def list_price(self, p_convert: np.ndarray, reason: Reason) -> PriceChoice:
+        """List price (the candidates must hold it), with its purchase probability."""
+        index = self.list_index
+        return PriceChoice(float(self.product.list_price), float(p_convert[index]), (reason.value,), index=index)
+
+    def best(self, p_convert: np.ndarray) -> PriceChoice:
+        """The price maximising expected margin above the margin floor (:func:`choose_price`)."""
+        if not self.drawable:
+            return self.list_price(p_convert, Reason.MARGIN_FLOOR)
+        value = np.where(self.allowed, p_convert * self.payoff, -np.inf)
+        return self.choice(int(np.argmax(value)), p_convert, Reason.OPTIMISED)
 
 
 def margin_ok(product: Product, prices: np.ndarray, policy: PricingPolicy) -> np.ndarray:
@@ -97,7 +170,7 @@ def guardrail_reasons(product: Product, price: float, policy: PricingPolicy) -> 
 def list_price_choice(product: Product, prices: np.ndarray, p_convert: np.ndarray, reason: Reason) -> PriceChoice:
     """List price (``prices`` must contain it), with its purchase probability."""
     index = int(np.argmin(np.abs(prices - product.list_price)))
-    return PriceChoice(float(product.list_price), float(p_convert[index]), (reason.value,))
+    return PriceChoice(float(product.list_price), float(p_convert[index]), (reason.value,), index=index)
 
 
 def choose_price(product: Product, prices: np.ndarray, p_convert: np.ndarray, policy: PricingPolicy) -> PriceChoice:
@@ -115,14 +188,7 @@ def choose_price(product: Product, prices: np.ndarray, p_convert: np.ndarray, po
     >>> choose_price(p, prices, np.array([0.01, 0.03, 0.02]), PricingPolicy()).price
     100.0
     """
-    ok = margin_ok(product, prices, policy)
-    if not ok.any():
-        return list_price_choice(product, prices, p_convert, Reason.MARGIN_FLOOR)
-    value = np.where(ok, p_convert * (prices - product.unit_cost), -np.inf)
-    best = int(np.argmax(value))
-    price = float(prices[best])
-    reasons = (Reason.OPTIMISED.value, *guardrail_reasons(product, price, policy))
-    return PriceChoice(price, float(p_convert[best]), reasons)
+    return PricePlan.of(product, prices, policy).best(p_convert)
 
 
 @dataclass(slots=True)
@@ -174,36 +240,54 @@ def thompson_price(
 def thompson_prices(
     views: Sequence[SampledView], policy: PricingPolicy, experiment: PricingExperiment
 ) -> list[PriceChoice]:
-    """:func:`thompson_price` for a micro-batch of views: the draws of all of them in one :func:`thompson_picks`.
+    """:func:`thompson_price` for a micro-batch of views: the draws of all of them in one :func:`thompson_picks_packed`.
 
     Views with no price above the margin floor get list price (``margin_floor``), as one at a time.
     """
-    choices: dict[int, PriceChoice] = {}
-    sampled, allowed = [], []
-    for index, view in enumerate(views):
-        ok = margin_ok(view.product, view.prices, policy)
-        if ok.any():
-            sampled.append(index)
-            allowed.append(ok)
-        else:
-            choices[index] = list_price_choice(view.product, view.prices, view.p_convert, Reason.MARGIN_FLOOR)
-    picks = thompson_picks(
-        [views[i].posterior_mean for i in sampled],
-        [views[i].posterior_std for i in sampled],
-        [views[i].prices - views[i].product.unit_cost for i in sampled],
-        allowed,
-        [normal_draws(experiment.propensity_draws, len(views[i].prices), experiment.name, views[i].draw_key)
-         for i in sampled],
+    if not views:
+        return []
+    return thompson_plan_prices(
+        [PricePlan.of(view.product, view.prices, policy) for view in views], [view.p_convert for view in views],
+        np.concatenate([view.posterior_mean for view in views]), np.concatenate([view.posterior_std for view in views]),
+        [view.draw_key for view in views], experiment,
     )  # fmt: skip
-    for index, pick in zip(sampled, picks, strict=True):
-        view = views[index]
-        price = float(view.prices[pick.index])
-        why = Reason.OPTIMISED if pick.greedy else Reason.EXPLORED
-        choices[index] = PriceChoice(
-            price, float(view.p_convert[pick.index]), (why.value, *guardrail_reasons(view.product, price, policy)),
-            pick.propensity,
+
+
+def thompson_plan_prices(
+    plans: Sequence[PricePlan],
+    p_converts: Sequence[np.ndarray],
+    posterior_mean: np.ndarray,
+    posterior_std: np.ndarray,
+    draw_keys: Sequence[str],
+    experiment: PricingExperiment,
+) -> list[PriceChoice]:
+    """:func:`thompson_prices` of views given by their plans, each view's posterior packed after the one before's.
+
+    View ``i`` owns the next ``len(plans[i].prices)`` entries of ``posterior_mean`` and
+    ``posterior_std`` (as :func:`~agents.pricing.bandit.posterior` returns them for the
+    views' estimates end to end), so the batch is never split into per-view arrays.
+    """
+    choices: dict[int, PriceChoice] = {}
+    sampled = [index for index, plan in enumerate(plans) if plan.drawable]
+    mean, std = posterior_mean, posterior_std
+    if len(sampled) < len(plans):
+        keep = np.repeat([plan.drawable for plan in plans], [len(plan.prices) for plan in plans])
+        mean, std = mean[keep], std[keep]
+        for index, plan in enumerate(plans):
+            if not plan.drawable:
+                choices[index] = plan.list_price(p_converts[index], Reason.MARGIN_FLOOR)
+    if sampled:
+        drawn = [plans[i] for i in sampled]
+        widths = [len(plan.prices) for plan in drawn]
+        picks = thompson_picks_packed(
+            mean, std, np.concatenate([plan.payoff for plan in drawn]), np.concatenate([plan.allowed for plan in drawn]),
+            widths, [normal_draws(experiment.propensity_draws, width, experiment.name, draw_keys[i])
+                     for i, width in zip(sampled, widths, strict=True)],
         )  # fmt: skip
-    return [choices[index] for index in range(len(views))]
+        for index, plan, pick in zip(sampled, drawn, picks, strict=True):
+            why = Reason.OPTIMISED if pick.greedy else Reason.EXPLORED
+            choices[index] = plan.choice(pick.index, p_converts[index], why, pick.propensity)
+    return [choices[index] for index in range(len(plans))]
 
 
 def fixed_price(strategy: ArmStrategy, product: Product, prices: np.ndarray, p_convert: np.ndarray,
@@ -218,9 +302,14 @@ def fixed_price(strategy: ArmStrategy, product: Product, prices: np.ndarray, p_c
     >>> [fixed_price(s, p, prices, pc, PricingPolicy()).price for s in ("list_price", "optimise")]
     [100.0, 80.0]
     """
+    return fixed_plan_price(strategy, PricePlan.of(product, prices, policy), p_convert)
+
+
+def fixed_plan_price(strategy: ArmStrategy, plan: PricePlan, p_convert: np.ndarray) -> PriceChoice:
+    """:func:`fixed_price` of a view given by its plan."""
     if strategy == "list_price":
-        return list_price_choice(product, prices, p_convert, Reason.LIST_PRICE)
-    return choose_price(product, prices, p_convert, policy)
+        return plan.list_price(p_convert, Reason.LIST_PRICE)
+    return plan.best(p_convert)
 
 
 def price_for_strategy(
