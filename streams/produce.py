@@ -54,12 +54,11 @@ class RecordSender:
         self.app = app
         self._partitions: dict[str, tuple[int, dict[bytes, int]]] = {}
 
-    async def send(self, topic: str, key: str | None, value: BaseModel) -> None:
-        """Hand one record to the producer (delivery is awaited by Faust's next commit, which flushes first)."""
-        await self.send_bytes(topic, key.encode() if key is not None else None, encode(value))
-
     async def send_bytes(self, topic: str, key: bytes | None, value: bytes, partition: int | None = None) -> None:
-        """Hand one encoded record to the producer, to ``partition`` (default: by key, as Faust partitions)."""
+        """Hand one encoded record to the producer, to ``partition`` (default: by key, as Faust partitions).
+
+        Delivery is awaited by Faust's next commit, which flushes the producer first.
+        """
         delivery = await self.app.producer.send(topic, key, value, partition, None, None)
         delivery.add_done_callback(partial(_log_refused, topic))  # type: ignore[attr-defined]
 

@@ -48,9 +48,6 @@ def ingest_agents(
 
         monkeypatch.setattr(topic, "send", capture)
 
-    async def capture_record(_self: RecordSender, topic: str, key: str | None, value: Any) -> None:
-        sent.append((topic, value))
-
     async def capture_bytes(_self: RecordSender, topic: str, key: bytes | None, value: bytes,
                             partition: int | None = None) -> None:  # fmt: skip
         if changelog is not None:
@@ -63,7 +60,6 @@ def ingest_agents(
             else:
                 sent.append((record.topic, record.value))
 
-    monkeypatch.setattr(RecordSender, "send", capture_record)
     monkeypatch.setattr(RecordSender, "send_bytes", capture_bytes)
     monkeypatch.setattr(RecordSender, "send_records", capture_records)
     return agents, ctx, sent

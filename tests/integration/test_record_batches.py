@@ -16,6 +16,8 @@ import faust
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from schemas.codec import encode
+from schemas.events import AdSlot
 from streams import send_cost
 from streams.produce import Record, RecordSender
 
@@ -57,6 +59,7 @@ async def send_and_read(bootstrap: str) -> tuple[list[Any], list[Any], list[Reco
         await sender.send_bytes("rb.batched", b"held", b"held-0", 1)  # the producer holds a batch for partition 1
         records = [Record("rb.batched", key, key + b"-%d" % n) for n, key in enumerate(keys * 2)]
         records += [Record("rb.batched", None, b"p2-%d" % n + BIG_VALUE, 2) for n in range(8)]  # overflows a batch
+        records.append(Record("rb.batched", b"u-model", AdSlot(slot_id="s1", floor_cpm=1.5), 3))  # encoded on the way
         await sender.send_records(records)
         await app.producer.flush()
     finally:
@@ -70,16 +73,18 @@ def test_records_land_on_the_key_partition_in_order(broker: str) -> None:
     reference, batched, records = asyncio.run(send_and_read(broker))
     faust_partition = {r.key: r.partition for r in reference}
     assert len(set(faust_partition.values())) > 1
-    keyed = [r for r in batched if r.key is not None and r.key != b"held"]
+    keyed = [r for r in batched if r.key in faust_partition]
     assert len(keyed) == 120 and all(r.partition == faust_partition[r.key] for r in keyed)
     by_partition: dict[int, list[bytes]] = {}
     for r in sorted(batched, key=lambda r: (r.partition, r.offset)):
         by_partition.setdefault(r.partition, []).append(r.value)
     for partition, values in by_partition.items():
-        given = [r.value for r in records if (r.partition if r.partition is not None else faust_partition[r.key])
-                 == partition]  # fmt: skip
+        given = [r.value if isinstance(r.value, bytes) else encode(r.value) for r in records
+                 if (r.partition if r.partition is not None else faust_partition[r.key]) == partition]  # fmt: skip
         assert values == ([b"held-0"] if partition == 1 else []) + given
     assert [v[:4] for v in by_partition[2] if v.startswith(b"p2-")] == [b"p2-%d" % n for n in range(8)]
+    modelled = next(r for r in batched if r.key == b"u-model")
+    assert modelled.partition == 3 and modelled.value == encode(AdSlot(slot_id="s1", floor_cpm=1.5))
 
 
 def test_the_send_cost_benchmark_measures_every_way() -> None:

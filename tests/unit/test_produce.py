@@ -1,4 +1,7 @@
-"""``RecordSender``: a model goes to the producer as orjson bytes under its key; a refused record is logged."""
+"""``RecordSender.send_bytes``: a record goes to the producer as given; a refused record is logged.
+
+Batches (``send_records``) are tested against the real broker in ``tests/integration/test_record_batches.py``.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import orjson
 import pytest
 from aiokafka.errors import KafkaTimeoutError
 
+from schemas.codec import encode
 from schemas.events import AdSlot
 from streams.produce import RecordSender
 
@@ -26,19 +30,19 @@ class FakeProducer:
         return self.deliveries[-1]
 
 
-async def test_a_model_is_sent_encoded_under_its_key_and_a_refused_record_is_logged(
+async def test_a_record_goes_to_the_producer_as_given_and_a_refused_one_is_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     producer = FakeProducer()
     sender = RecordSender(SimpleNamespace(producer=producer))  # type: ignore[arg-type]
-    await sender.send("decisions.bids", "u-1", AdSlot(slot_id="s1", floor_cpm=1.5))
-    await sender.send("decisions.bids", None, AdSlot(slot_id="s2", floor_cpm=2.0))
+    await sender.send_bytes("decisions.bids", b"u-1", encode(AdSlot(slot_id="s1", floor_cpm=1.5)))
+    await sender.send_bytes("ops.changelog", b"k", b"{}", 3)
     topic, key, value, partition, timestamp, headers = producer.sent[0]
     assert (topic, key, partition, timestamp, headers) == ("decisions.bids", b"u-1", None, None, None)
-    assert orjson.loads(value)["slot_id"] == "s1" and producer.sent[1][1] is None
+    assert orjson.loads(value)["slot_id"] == "s1" and producer.sent[1][3] == 3
     producer.deliveries[0].set_result(object())
     producer.deliveries[1].set_exception(KafkaTimeoutError())
     with caplog.at_level(logging.ERROR, logger="streamdecide.produce"):
         await asyncio.sleep(0)
-    assert [r.topic for r in caplog.records] == ["decisions.bids"]  # type: ignore[attr-defined]
+    assert [r.topic for r in caplog.records] == ["ops.changelog"]  # type: ignore[attr-defined]
     assert "KafkaTimeoutError" in caplog.records[0].error  # type: ignore[attr-defined]
