@@ -31,8 +31,10 @@ class Batching(BaseModel):
     max_size: int = Field(256, ge=1, le=4096, description="Largest micro-batch taken from a stream.")
     window_s: float = Field(0.01, gt=0, le=5, description="Longest wait for a micro-batch to fill.")
     buffer_max: int = Field(
-        4096, ge=1, le=100_000,
-        description="Records Faust buffers per input stream before the consumer stops fetching (backpressure).",
+        16_384, ge=1, le=100_000,
+        description="Records Faust buffers per input stream; from four fifths of it on the consumer stops fetching "
+        "the stream's partitions (backpressure). A consumer poll hands over at most a fifth of it divided by "
+        "TOPIC_PARTITIONS, so one full stream never holds back the others.",
     )  # fmt: skip
     read_ahead: int = Field(
         256, ge=0, le=100_000,
