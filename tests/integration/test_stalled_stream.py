@@ -17,12 +17,12 @@ import uuid
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from streams.admin import ensure_topics
 from streams.embedded.process import ChildProcess
-from streams.topics import CLICKS, SEARCHES
+from streams.topics import CLICKS, SEARCHES, TopicSpec
 from tests.integration.conftest import start_broker
+from tests.integration.pipeline import read_until, send
 from tests.integration.stalled_stream_app import FORWARDED_TOPIC
 
 PARTITIONS = 4
@@ -32,16 +32,7 @@ CLICKS_AFTER = 50
 FETCH_SETTLE_S = 3.0
 """Time for the worker to fetch the searches (and, before the fix, to block on them)."""
 DELIVERY_TIMEOUT_S = 60.0
-
-
-async def create_topics(bootstrap: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(SEARCHES, PARTITIONS, 1), NewTopic(CLICKS, PARTITIONS, 1),
-                                   NewTopic(FORWARDED_TOPIC, 1, 1)])  # fmt: skip
-    finally:
-        await admin.close()
+TOPICS = (TopicSpec(SEARCHES, PARTITIONS), TopicSpec(CLICKS, PARTITIONS), TopicSpec(FORWARDED_TOPIC, 1))
 
 
 def start_app(bootstrap: str, data_dir: Path) -> ChildProcess:
@@ -58,46 +49,28 @@ def start_app(bootstrap: str, data_dir: Path) -> ChildProcess:
     return ChildProcess("stalled-app", command, data_dir / "stalled-app.log", env=env).start()
 
 
-async def forwarded_until(consumer: AIOKafkaConsumer, count: int, worker: ChildProcess) -> list[bytes]:
-    """Values forwarded so far, read until ``count`` arrived (or the timeout, or the worker died)."""
-    values: list[bytes] = []
-    deadline = asyncio.get_running_loop().time() + DELIVERY_TIMEOUT_S
-    while len(values) < count and asyncio.get_running_loop().time() < deadline and worker.alive:
-        for batch in (await consumer.getmany(timeout_ms=500)).values():
-            values += [record.value for record in batch]
-    return values
+async def forwarded(bootstrap: str, count: int) -> list[bytes]:
+    """The values forwarded from the beginning, once ``count`` are there (fewer after the timeout)."""
+    return await read_until(bootstrap, [FORWARDED_TOPIC], lambda record: record.value,
+                            lambda values: len(values) >= count, DELIVERY_TIMEOUT_S)  # fmt: skip
 
 
-async def scenario(bootstrap: str, worker: ChildProcess) -> tuple[list[bytes], list[bytes]]:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
-    consumer = AIOKafkaConsumer(FORWARDED_TOPIC, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False)  # fmt: skip
-    await producer.start()
-    await consumer.start()
-    try:
-        await producer.send_and_wait(CLICKS, b"probe", key=b"probe")
-        probe = await forwarded_until(consumer, 1, worker)  # the worker is up and assigned
-        for n in range(STALLED_RECORDS):
-            await producer.send(SEARCHES, b"search-%d" % n, key=b"user-%d" % n)
-        await producer.flush()
-        await asyncio.sleep(FETCH_SETTLE_S)
-        for n in range(CLICKS_AFTER):
-            await producer.send(CLICKS, b"click-%d" % n, key=b"user-%d" % n)
-        await producer.flush()
-        clicks = await forwarded_until(consumer, CLICKS_AFTER, worker)
-    finally:
-        await consumer.stop()
-        await producer.stop()
-    return probe, clicks
+async def scenario(bootstrap: str) -> tuple[list[bytes], list[bytes]]:
+    await send(bootstrap, [(CLICKS, b"probe", b"probe")])
+    probe = await forwarded(bootstrap, 1)  # the worker is up and assigned
+    await send(bootstrap, [(SEARCHES, b"user-%d" % n, b"search-%d" % n) for n in range(STALLED_RECORDS)])
+    await asyncio.sleep(FETCH_SETTLE_S)
+    await send(bootstrap, [(CLICKS, b"user-%d" % n, b"click-%d" % n) for n in range(CLICKS_AFTER)])
+    return probe, (await forwarded(bootstrap, 1 + CLICKS_AFTER))[1:]
 
 
 def test_a_stalled_stream_does_not_hold_back_the_others(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
 ) -> None:
     bootstrap = start_broker(request, tmp_path_factory)  # its own broker: no other test's events
-    asyncio.run(create_topics(bootstrap))
+    asyncio.run(ensure_topics(bootstrap, TOPICS))
     worker = start_app(bootstrap, tmp_path)
     request.addfinalizer(worker.stop)
-    probe, clicks = asyncio.run(scenario(bootstrap, worker))
+    probe, clicks = asyncio.run(scenario(bootstrap))
     assert probe == [b"probe"], worker.log_tail()
     assert sorted(clicks) == sorted(b"click-%d" % n for n in range(CLICKS_AFTER)), worker.log_tail()
