@@ -95,4 +95,13 @@ class DecisionContext:
 
     def latency_ms(self, incoming: Incoming, now: datetime) -> float:
         """Milliseconds from the record's arrival in Kafka to ``now`` (never negative)."""
-        return max(0.0, now.timestamp() * 1000.0 - incoming.received_ms)
+        return latency_ms_at(incoming, now.timestamp() * 1000.0)
+
+
+def latency_ms_at(incoming: Incoming, now_ms: float) -> float:
+    """Milliseconds from the record's arrival in Kafka to ``now_ms`` (epoch ms; never negative).
+
+    >>> latency_ms_at(Incoming(None, received_ms=1_000), 1_250.5), latency_ms_at(Incoming(None, received_ms=9), 5.0)
+    (250.5, 0.0)
+    """
+    return max(0.0, now_ms - incoming.received_ms)

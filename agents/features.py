@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 
 import numpy as np
 
@@ -22,6 +23,8 @@ PROBA_TENSOR = "PROBA"
 
 CTR_SCENES: tuple[str, ...] = ("search", "browse", "product")
 PAYMENT_METHODS: tuple[str, ...] = ("card", "wallet", "bank_transfer", "cod", "gift_card")
+LANGUAGES_CACHED = 4096
+"""Locales and campaign locale lists whose languages are kept (a slot asks once per candidate campaign)."""
 
 
 def one_hot(value: str | None, vocabulary: tuple[str, ...], other: bool = True) -> list[float]:
@@ -70,15 +73,31 @@ def locale_matches(locale: str | None, campaign: Campaign) -> float:
         return 1.0
     if locale is None:
         return 0.0
-    language = locale.split("-")[0].lower()
-    return 1.0 if any(loc.split("-")[0].lower() == language for loc in campaign.locales) else 0.0
+    return 1.0 if _language(locale) in _languages(tuple(campaign.locales)) else 0.0
+
+
+@lru_cache(maxsize=LANGUAGES_CACHED)
+def _language(locale: str) -> str:
+    """The language of ``locale``, lower case (``"zh-TW"`` → ``"zh"``)."""
+    return locale.split("-")[0].lower()
+
+
+@lru_cache(maxsize=LANGUAGES_CACHED)
+def _languages(locales: tuple[str, ...]) -> frozenset[str]:
+    """The languages of a campaign's ``locales``."""
+    return frozenset(_language(locale) for locale in locales)
 
 
 N_CTR_FEATURES = len(KNOWN_CHANNELS) + 1 + len(CTR_SCENES) + 2 * len(CATEGORIES) + 1 + 2 + 3
 _CTR_SCENE = len(KNOWN_CHANNELS) + 1
 _CTR_CAMPAIGN_CATEGORY = _CTR_SCENE + len(CTR_SCENES)
 _CTR_MATCH = _CTR_CAMPAIGN_CATEGORY + 2 * len(CATEGORIES)
+_CTR_CONTEXT_CATEGORY = _CTR_CAMPAIGN_CATEGORY + len(CATEGORIES)
+_CTR_HOUR = _CTR_MATCH + 1
+_CTR_FLOOR = _CTR_HOUR + 2
 _CTR_LOCALE, _CTR_MAX_CPC = N_CTR_FEATURES - 2, N_CTR_FEATURES - 1
+CTR_SLOT_ROWS_CACHED = 1024
+"""Slot rows kept per (channel, scene, category): the known values make 135, unknown channels take the rest."""
 _CATEGORY_INDEX = {category: i for i, category in enumerate(CATEGORIES)}
 
 
@@ -109,27 +128,30 @@ def ctr_feature_block(
     >>> block.shape == (2, N_CTR_FEATURES), block[:, _CTR_MATCH].tolist()
     (True, [1.0, 0.0])
     """
-    slot = [
-        *one_hot(channel, KNOWN_CHANNELS),
-        *one_hot(scene, CTR_SCENES, other=False),
-        *([0.0] * len(CATEGORIES)),
-        *one_hot(context_category, CATEGORIES, other=False),
-        0.0,
-        *hour_of_day(ts),
-        math.log1p(floor_cpm),
-        0.0,
-        0.0,
-    ]
-    out = np.empty((len(campaigns), N_CTR_FEATURES), dtype=np.float32)
-    out[:] = np.asarray(slot, dtype=np.float32)
+    n = len(campaigns)
+    out = np.empty((n, N_CTR_FEATURES), dtype=np.float32)
+    out[:] = _ctr_slot_row(channel, scene, context_category)
+    out[:, _CTR_HOUR : _CTR_HOUR + 2] = hour_of_day(ts)
+    out[:, _CTR_FLOOR] = math.log1p(floor_cpm)
     for row, campaign in enumerate(campaigns):
         index = _CATEGORY_INDEX.get(campaign.category)
         if index is not None:
             out[row, _CTR_CAMPAIGN_CATEGORY + index] = 1.0
-        out[row, _CTR_MATCH] = 1.0 if context_category == campaign.category else 0.0
-        out[row, _CTR_LOCALE] = locale_matches(locale, campaign)
-        out[row, _CTR_MAX_CPC] = math.log(campaign.max_cpc)
+    out[:, _CTR_MATCH] = [1.0 if context_category == campaign.category else 0.0 for campaign in campaigns]
+    out[:, _CTR_LOCALE] = [locale_matches(locale, campaign) for campaign in campaigns]
+    out[:, _CTR_MAX_CPC] = [math.log(campaign.max_cpc) for campaign in campaigns]
     return out
+
+
+@lru_cache(maxsize=CTR_SLOT_ROWS_CACHED)
+def _ctr_slot_row(channel: str, scene: str, context_category: str | None) -> np.ndarray:
+    """The columns of a ctr row that only the slot's channel, scene and category set (the rest 0); read-only."""
+    row = np.zeros(N_CTR_FEATURES, dtype=np.float32)
+    row[:_CTR_SCENE] = one_hot(channel, KNOWN_CHANNELS)
+    row[_CTR_SCENE:_CTR_CAMPAIGN_CATEGORY] = one_hot(scene, CTR_SCENES, other=False)
+    row[_CTR_CONTEXT_CATEGORY:_CTR_MATCH] = one_hot(context_category, CATEGORIES, other=False)
+    row.flags.writeable = False
+    return row
 
 
 def conversion_features(*, channel: str, ts: datetime, product: Product, prices: np.ndarray) -> np.ndarray:

@@ -78,6 +78,20 @@ class BudgetBook:
     spend: KeyedStore[float] = field(default_factory=MemoryStore)
     reservations: dict[str, Reservation] = field(default_factory=dict)
     _reserved: dict[str, float] = field(default_factory=dict)
+    _committed: dict[str, float] = field(default_factory=dict)
+    """Spend plus reservations per spend key as last computed; a write through this book drops its key."""
+
+    def forget_committed(self) -> None:
+        """Drop every cached committed amount (once per micro-batch: the spend table may have been recovered since)."""
+        self._committed.clear()
+
+    def _committed_at(self, key: str) -> float:
+        value = self._committed.get(key)
+        if value is None:
+            reserved = self._reserved.get(key, 0.0)
+            value = round((self.spend.get(key) or 0.0) + (reserved if reserved > 0.0 else 0.0), MONEY_DECIMALS)
+            self._committed[key] = value
+        return value
 
     def spent(self, campaign_id: str, day: date, partition: int = 0) -> float:
         """Money spent (won impressions) by ``campaign_id`` on ``day`` in ``partition``."""
@@ -86,10 +100,10 @@ class BudgetBook:
     def committed(self, campaign_id: str, day: date, partition: int = 0, excluding: str | None = None) -> float:
         """Spend plus open reservations, leaving out the reservation of decision ``excluding``."""
         key = spend_key(campaign_id, day, partition)
-        reserved = self._reserved.get(key, 0.0)
         own = self.reservations.get(excluding) if excluding else None
-        if own is not None and own.key == key:
-            reserved -= own.amount
+        if own is None or own.key != key:
+            return self._committed_at(key)
+        reserved = self._reserved.get(key, 0.0) - own.amount
         return round((self.spend.get(key) or 0.0) + max(0.0, reserved), MONEY_DECIMALS)
 
     def committed_many(
@@ -97,15 +111,9 @@ class BudgetBook:
     ) -> list[float]:
         """:meth:`committed` of each of ``campaign_ids`` (one slot's candidates: the own reservation looked up once)."""
         own = self.reservations.get(excluding) if excluding else None
-        reserved, spend = self._reserved, self.spend
-        out = []
-        for campaign_id in campaign_ids:
-            key = spend_key(campaign_id, day, partition)
-            left = reserved.get(key, 0.0)
-            if own is not None and own.key == key:
-                left -= own.amount
-            out.append(round((spend.get(key) or 0.0) + (left if left > 0.0 else 0.0), MONEY_DECIMALS))
-        return out
+        if own is None:
+            return [self._committed_at(spend_key(campaign_id, day, partition)) for campaign_id in campaign_ids]
+        return [self.committed(campaign_id, day, partition, excluding) for campaign_id in campaign_ids]
 
     def record_win(
         self,
@@ -123,6 +131,7 @@ class BudgetBook:
         key = spend_key(campaign_id, day, partition)
         spent = (self.spend.get(key) or 0.0) + clearing_cpm / CPM_PER_UNIT
         self.spend.put(key, round(spent, MONEY_DECIMALS), origin)
+        self._committed.pop(key, None)
 
     def reserve(
         self, decision_id: str, campaign_id: str, amount: float, day: date, *, partition: int, ts_ms: int
@@ -132,6 +141,7 @@ class BudgetBook:
         key = spend_key(campaign_id, day, partition)
         self.reservations[decision_id] = Reservation(key, amount, ts_ms)
         self._reserved[key] = self._reserved.get(key, 0.0) + amount
+        self._committed.pop(key, None)
 
     def release(self, decision_id: str) -> None:
         """Drop the reservation of ``decision_id`` (if any)."""
@@ -143,6 +153,7 @@ class BudgetBook:
             self._reserved[reservation.key] = left
         else:
             self._reserved.pop(reservation.key, None)
+        self._committed.pop(reservation.key, None)
 
     def expire(self, now_ms: int, timeout_ms: int) -> int:
         """Release reservations older than ``timeout_ms`` at ``now_ms``; returns how many.

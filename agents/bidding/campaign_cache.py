@@ -44,6 +44,7 @@ class CampaignCache:
     partitions: int
     revision: int = -1
     _pools: dict[tuple[str | None, str | None], list[Campaign]] = field(default_factory=dict)
+    _mixed: dict[tuple[str | None, str | None], bool] = field(default_factory=dict)
     _shares: dict[str, float] = field(default_factory=dict)
     _campaigns: list[Campaign] = field(default_factory=list)
 
@@ -52,6 +53,7 @@ class CampaignCache:
             self.revision = catalog.revision
             self._campaigns = list(catalog.campaigns.values())
             self._pools.clear()
+            self._mixed.clear()
             self._shares = {c.campaign_id: budget_share(c, self.policy, self.partitions) for c in self._campaigns}
 
     def pool(self, catalog: CatalogStore, locale: str | None, category: str | None) -> list[Campaign]:
@@ -66,7 +68,15 @@ class CampaignCache:
             match = self.policy.match_context_category
             targeted = [c for c in self._campaigns if targets(c, locale, category, match)]
             found = self._pools[key] = presorted(targeted, category)
+            self._mixed[key] = len({c.category for c in found}) > 1
         return found
+
+    def mixes_categories(self, catalog: CatalogStore, locale: str | None, category: str | None) -> bool:
+        """Whether :meth:`pool` holds campaigns of more than one category (only then can affinities reorder it)."""
+        key = (locale, category)
+        if key not in self._mixed or catalog.revision != self.revision:
+            self.pool(catalog, locale, category)
+        return self._mixed[key]
 
     def shares(self, catalog: CatalogStore) -> dict[str, float]:
         """This partition's share of each campaign's daily budget, by campaign id."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date
 
 import numpy as np
 
@@ -11,7 +11,7 @@ from agents.bidding.budget import CPM_PER_UNIT, utc_day
 from agents.bidding.pacing import budget_state, day_progress
 from agents.bidding.policy import Bid, choose_bid, rank_funded
 from agents.categories import context_category
-from agents.context import DecisionContext
+from agents.context import DecisionContext, latency_ms_at
 from agents.features import ctr_feature_block
 from agents.grouped_scoring import FALLBACK_VERSION, score_blocks
 from agents.learning.loop import CTR
@@ -32,24 +32,23 @@ FEATURE_SCENE: dict[Scene, str] = {
 """Scene as the ctr model knows it (it was trained on search, browse and product slots)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Slot:
     staged: Staged
     decision_id: str
     candidates: list[Campaign]
     category: str | None
     reasons: tuple[str, ...]
+    day: date
+    """The UTC day the slot's budgets count in."""
 
 
-def _budget(
-    campaigns: list[Campaign], slot_event: Staged, decision_id: str, ctx: DecisionContext
-) -> tuple[dict[str, float], dict[str, float]]:
-    """Budget left and pacing multiplier per campaign, for the slot's partition and day."""
-    event = slot_event.event
+def _budget(slot: _Slot, ctx: DecisionContext) -> tuple[dict[str, float], dict[str, float]]:
+    """Budget left and pacing multiplier per candidate campaign, for the slot's partition and day."""
     return budget_state(
-        campaigns, ctx.budget, day=utc_day(event.ts), partition=slot_event.incoming.partition,
-        progress=day_progress(event.ts), policy=ctx.settings.bidding, excluding=decision_id,
-        share_of=ctx.campaigns.shares_of(campaigns),
+        slot.candidates, ctx.budget, day=slot.day, partition=slot.staged.incoming.partition,
+        progress=day_progress(slot.staged.event.ts), policy=ctx.settings.bidding, excluding=slot.decision_id,
+        share_of=ctx.campaigns.shares_of(slot.candidates),
     )  # fmt: skip
 
 
@@ -57,48 +56,53 @@ def _budget(
 class _BatchMemo:
     """Per-batch cache of the planning phase (no reservation changes while slots are planned).
 
-    ``headroom``: budget left per (campaign, partition, day) counting every reservation. A
-    slot's own earlier reservation (a redelivery) only adds headroom, so a positive cached
-    value is exact enough to say "has budget" and only a non-positive one is recomputed for
-    the slot. (Targeting is cached across batches, in ``ctx.campaigns``.)
+    ``headroom``: budget left per (partition, day), then campaign, counting every reservation.
+    A slot's own earlier reservation (a redelivery) only adds headroom, so a positive cached
+    value is exact enough to say "has budget", and only a slot that holds a reservation
+    recomputes a non-positive one. (Targeting is cached across batches, in ``ctx.campaigns``.)
     """
 
-    headroom: dict[tuple[str, int, date], float] = field(default_factory=dict)
+    headroom: dict[tuple[int, date], dict[str, float]] = field(default_factory=dict)
 
 
-def _plan(staged: Staged, ctx: DecisionContext, memo: _BatchMemo) -> _Slot:
+def _plan(staged: Staged, ctx: DecisionContext, memo: _BatchMemo, now_ms: float) -> _Slot:
     policy = ctx.settings.bidding
     event = staged.event
     decision_id = decision_id_for(event.event_id, "bid")
     intent = staged.intent
     category = context_category(event, ctx.catalog.products, intent.category if intent else None)
-    if _past_deadline(staged, ctx.clock()):
-        return _Slot(staged, decision_id, [], category, (Reason.DEADLINE.value,))
+    day = utc_day(event.ts)
+    if _past_deadline(staged, now_ms):
+        return _Slot(staged, decision_id, [], category, (Reason.DEADLINE.value,), day)
     pool = ctx.campaigns.pool(ctx.catalog, event.locale, category)
-    day, partition = utc_day(event.ts), staged.incoming.partition
+    mixed = ctx.campaigns.mixes_categories(ctx.catalog, event.locale, category)
+    partition, book = staged.incoming.partition, ctx.budget
     shares = ctx.campaigns.shares(ctx.catalog)
+    headrooms = memo.headroom.setdefault((partition, day), {})
+    holds_reservation = decision_id in book.reservations
 
     def has_budget(campaign: Campaign) -> bool:
         campaign_id = campaign.campaign_id
-        key = (campaign_id, partition, day)
-        headroom = memo.headroom.get(key)
+        headroom = headrooms.get(campaign_id)
         if headroom is None:
-            headroom = memo.headroom[key] = shares[campaign_id] - ctx.budget.committed(campaign_id, day, partition)
+            headroom = headrooms[campaign_id] = shares[campaign_id] - book.committed(campaign_id, day, partition)
         if headroom > 0.0:
             return True
-        return shares[campaign_id] - ctx.budget.committed(campaign_id, day, partition, excluding=decision_id) > 0.0
+        if not holds_reservation:  # leaving out no reservation of its own, the slot sees the cached headroom
+            return False
+        return shares[campaign_id] - book.committed(campaign_id, day, partition, excluding=decision_id) > 0.0
 
     candidates, why = rank_funded(
-        pool, context_category=category, has_budget=has_budget, affinity=staged.after.affinity,
+        pool, context_category=category, has_budget=has_budget, affinity=staged.after.affinity if mixed else {},
         limit=policy.max_candidates, is_presorted=True,
     )  # fmt: skip
-    return _Slot(staged, decision_id, candidates, category, why)
+    return _Slot(staged, decision_id, candidates, category, why, day)
 
 
-def _past_deadline(staged: Staged, now: datetime) -> bool:
-    """Whether a bid made ``now`` would reach the exchange after the slot's ``tmax_ms`` (it could not win)."""
+def _past_deadline(staged: Staged, now_ms: float) -> bool:
+    """Whether a bid made at ``now_ms`` would reach the exchange after the slot's ``tmax_ms`` (it could not win)."""
     deadline = staged.slot_deadline_ms
-    return deadline is not None and now.timestamp() * 1000.0 > deadline
+    return deadline is not None and now_ms > deadline
 
 
 def _features(slot: _Slot) -> np.ndarray:
@@ -114,36 +118,38 @@ async def decide_bids(items: list[Staged], ctx: DecisionContext) -> list[BidDeci
     if not items:
         return []
     policy, routes = ctx.settings.bidding, ctx.settings.scenes
-    memo = _BatchMemo()
-    slots = [_plan(staged, ctx, memo) for staged in items]
+    ctx.budget.forget_committed()
+    memo, planned_ms = _BatchMemo(), ctx.clock().timestamp() * 1000.0
+    slots = [_plan(staged, ctx, memo, planned_ms) for staged in items]
     rows = [_features(s) for s in slots]
     scored = await score_blocks(ctx.scorer, [(routes.route(s.staged.scene).ctr_model, r) for s, r in zip(slots, rows)])
     now = ctx.clock()
+    now_ms = now.timestamp() * 1000.0
     decisions = []
     for slot, result, block in zip(slots, scored, rows, strict=True):
         event, incoming = slot.staged.event, slot.staged.incoming
-        latency = ctx.latency_ms(incoming, now)
+        latency = latency_ms_at(incoming, now_ms)
         degraded = bool(slot.candidates) and result.degraded
         if not slot.candidates:
             bid = Bid(0.0, None, 0.0, slot.reasons)
         elif result.proba is None:
             bid = Bid(0.0, None, 0.0, (result.failure, Reason.FALLBACK_RULE.value))
         else:
-            headroom, pace = _budget(slot.candidates, slot.staged, slot.decision_id, ctx)
+            headroom, pace = _budget(slot, ctx)
             bid = choose_bid(
-                slot.candidates, [float(p) for p in result.proba], floor_cpm=event.ad_slot.floor_cpm,
+                slot.candidates, result.proba.tolist(), floor_cpm=event.ad_slot.floor_cpm,
                 headroom=headroom, policy=policy, pace=pace, shading=routes.route(slot.staged.scene).bid_shading,
             )  # fmt: skip
             if result.failure:
                 bid = replace(bid, reasons=(result.failure, Reason.ONLINE_FALLBACK.value, *bid.reasons))
-        if bid.bid_cpm > 0 and _past_deadline(slot.staged, now):
+        if bid.bid_cpm > 0 and _past_deadline(slot.staged, now_ms):
             bid = Bid(0.0, None, bid.p_ctr, (Reason.DEADLINE.value,))
         if bid.campaign is not None and ctx.learning is not None:
             index = next(i for i, c in enumerate(slot.candidates) if c is bid.campaign)  # not ==: models compare slowly
             ctx.learning.scored_row(CTR, slot.decision_id, block, index, result, slot.decision_id, event.ts)
         if bid.campaign is not None:
             ctx.budget.reserve(
-                slot.decision_id, bid.campaign.campaign_id, bid.bid_cpm / CPM_PER_UNIT, utc_day(event.ts),
+                slot.decision_id, bid.campaign.campaign_id, bid.bid_cpm / CPM_PER_UNIT, slot.day,
                 partition=incoming.partition, ts_ms=ts_ms(event),
             )  # fmt: skip
         decisions.append(

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.bidding.budget import CPM_PER_UNIT, BudgetBook
+from agents.bidding.budget import CPM_PER_UNIT, BudgetBook, spend_key
 from agents.bidding.campaign_cache import CampaignCache
 from agents.bidding.pacing import budget_share, budget_state, day_progress, pacing_multiplier
 from agents.bidding.policy import bid_for, candidate_campaigns, choose_bid, presorted, rank_funded
@@ -265,3 +265,45 @@ def test_a_slots_committed_amounts_at_once_equal_one_by_one() -> None:
         assert book.committed_many(ids, DAY, partition, excluding) == [
             book.committed(c, DAY, partition, excluding=excluding) for c in ids
         ]
+
+
+def test_cached_committed_amounts_follow_every_reservation_win_and_expiry() -> None:
+    book = BudgetBook()
+    rng = random.Random(11)
+    ids = [f"c{i}" for i in range(4)]
+
+    def expected(cid: str, partition: int) -> float:
+        key = spend_key(cid, DAY, partition)
+        reserved = sum(r.amount for r in book.reservations.values() if r.key == key)
+        return book.spent(cid, DAY, partition) + reserved
+
+    for n in range(400):
+        cid, partition, roll = rng.choice(ids), rng.randrange(2), rng.random()
+        if roll < 0.45:
+            book.reserve(f"bid-{n}", cid, rng.random(), DAY, partition=partition, ts_ms=n)
+        elif roll < 0.9:
+            book.record_win(cid, rng.random() * 1000, DAY, partition=partition,
+                            decision_id=f"bid-{rng.randrange(n + 1)}")  # fmt: skip
+        else:
+            book.expire(now_ms=n, timeout_ms=rng.randrange(50))
+        for c in ids:
+            assert book.committed(c, DAY, partition) == pytest.approx(expected(c, partition), abs=1e-6)
+
+
+def test_a_spend_table_changed_behind_the_book_counts_once_the_cache_is_forgotten() -> None:
+    book = BudgetBook()
+    assert book.committed("c", DAY, 0) == 0.0
+    book.spend.put(spend_key("c", DAY, 0), 2.5, origin=None)  # as a changelog recovery writes the table
+    book.forget_committed()
+    assert book.committed("c", DAY, 0) == 2.5
+
+
+def test_the_campaign_cache_knows_which_pools_mix_categories() -> None:
+    catalog = CatalogStore()
+    cache = CampaignCache(BiddingPolicy(), partitions=1)
+    for c in (campaign("a", "toys"), campaign("b", "books"), campaign("c", "toys")):
+        catalog.apply(CAMPAIGNS, c.campaign_id.encode(), orjson.dumps(c.model_dump(mode="json")))
+    assert not cache.mixes_categories(catalog, "en-US", "toys")
+    assert cache.mixes_categories(catalog, "en-US", None)
+    catalog.apply(CAMPAIGNS, b"b", None)
+    assert not cache.mixes_categories(catalog, "en-US", None)
