@@ -184,10 +184,13 @@ def raw_may_hold_pii(raw: bytes) -> bool:
     ...                                  b'"0:1:2:3:4:5:6:7"', b'"\\u0040"')]
     [True, True, True, True, True, True]
     """
-    if b"@" in raw or b"\\" in raw or b"::" in raw:
+    # find(), not ``in``: bytes.__contains__ first tries its argument as an integer and formats a TypeError
+    if raw.find(b"@") >= 0 or raw.find(b"\\") >= 0 or raw.find(b"::") >= 0:
         return True
     digits = raw.translate(_DIGITS_AS_ZERO)
-    if _CARD_RUN in raw.translate(_DIGITS_AS_ZERO, b" -") or (b"0.0" in digits and _IPV4_RUN.search(digits)):
+    if raw.translate(_DIGITS_AS_ZERO, b" -").find(_CARD_RUN) >= 0 or (
+        digits.find(b"0.0") >= 0 and _IPV4_RUN.search(digits)
+    ):
         return True
     return _IPV6_RUN.search(raw.translate(_HEX_AS_H)) is not None
 

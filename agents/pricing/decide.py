@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from agents.context import DecisionContext
+from agents.context import DecisionContext, latency_ms_at
 from agents.experiments import assign_arm
 from agents.features import conversion_view_rows
 from agents.grouped_scoring import score_blocks
@@ -144,6 +144,7 @@ async def decide_prices(items: list[Staged], ctx: DecisionContext) -> list[Price
     chosen = dict(zip(answered, _choose_all([views[i] for i in answered], [scored[i].proba for i in answered], ctx),
                       strict=True))  # fmt: skip
     now = ctx.clock()
+    now_ms = now.timestamp() * 1000.0
     decisions = []
     for index, (view, result, (_, rows)) in enumerate(zip(views, scored, blocks, strict=True)):
         event = view.staged.event
@@ -165,7 +166,7 @@ async def decide_prices(items: list[Staged], ctx: DecisionContext) -> list[Price
                 event_id=event.event_id,
                 user_id=event.user_id,
                 decided_at=now,
-                latency_ms=ctx.latency_ms(view.staged.incoming, now),
+                latency_ms=latency_ms_at(view.staged.incoming, now_ms),
                 scene=view.staged.scene,
                 model_version=result.model_version,
                 degraded=result.degraded,
