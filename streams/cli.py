@@ -18,6 +18,7 @@ from typing import NoReturn
 from pydantic import ValidationError
 
 from schemas.errors import StreamdecideError
+from streams.instructions import COUNTED_CHILD_FLAG
 from streams.settings import Settings
 from streams.topics import ALL_TOPICS, EVENT_TOPICS
 
@@ -142,6 +143,10 @@ def build_parser() -> OneLineParser:
                             "digest of the decisions (equal digests, equal decisions)")
     bench.add_argument("--batch-size", type=positive(int), default=PURE_BATCH_SIZE,
                        help=f"with --pure: records per micro-batch and input topic (default {PURE_BATCH_SIZE})")
+    bench.add_argument("--instructions", action="store_true",
+                       help="with --pure: count the instructions deciding takes per event under valgrind's callgrind "
+                            "(the same from run to run, unlike CPU time on a shared host; about 60x slower)")
+    bench.add_argument(COUNTED_CHILD_FLAG, action="store_true", help=argparse.SUPPRESS)
     bench.add_argument("--profile", type=positive(int), default=None, metavar="N",
                        help="with --pure: run under cProfile and list the N functions with the most cumulative time")
     return parser
@@ -370,11 +375,24 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     from streams.bench import run_bench
 
     seed = settings.seed if args.seed is None else args.seed
+    if args.instructions and not args.pure:
+        raise StreamdecideError("--instructions needs --pure (only the decision path on its own is counted)")
+    if args.instructions and args.profile is not None:
+        raise StreamdecideError("--instructions and --profile exclude each other (cProfile's own work would be counted)")
+    if args.instructions:
+        from streams.instructions import count_pure_path
+
+        print(encode(count_pure_path(args.events, args.batch_size, seed)).decode(), flush=True)
+        return 0
     if args.pure:
+        from contextlib import nullcontext
+
+        from streams.instructions import counting
         from streams.pure_path import run_pure_path
 
         pure = run_pure_path(settings, n_events=args.events, batch_size=args.batch_size, seed=seed,
-                             profile_top=args.profile or 0, emit=lambda s: print(s, file=sys.stderr, flush=True))
+                             profile_top=args.profile or 0, emit=lambda s: print(s, file=sys.stderr, flush=True),
+                             around_deciding=counting if args.counted_child else nullcontext)  # fmt: skip
         print(encode(pure).decode(), flush=True)
         return 0
     if args.profile is not None:

@@ -22,6 +22,7 @@ import pstats
 import time
 import zlib
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -160,11 +161,13 @@ async def _decide_all(batches: list[list[Any]], ctx: DecisionContext, clock: Clo
 
 
 def run_pure_path(settings: Settings, *, n_events: int, batch_size: int, seed: int, profile_top: int = 0,
-                  emit: Callable[[str], None] = lambda _: None) -> dict[str, Any]:  # fmt: skip
+                  emit: Callable[[str], None] = lambda _: None,
+                  around_deciding: Callable[[], AbstractContextManager[None]] = nullcontext) -> dict[str, Any]:  # fmt: skip
     """Decide the bench's first ``n_events`` events in process; CPU per event, decisions per topic and the digest.
 
     With ``profile_top`` > 0 the run is under ``cProfile`` (slower) and the result holds the
-    functions of this project with the most cumulative time.
+    functions of this project with the most cumulative time. ``around_deciding`` wraps the
+    deciding alone (:func:`streams.instructions.counting` counts its instructions).
     """
     workload, _ = build_workload(seed, n_events, START)
     catalog = CatalogStore()
@@ -180,13 +183,14 @@ def run_pure_path(settings: Settings, *, n_events: int, batch_size: int, seed: i
     freeze_long_lived(settings.gc)
     profiler = cProfile.Profile() if profile_top else None
     try:
-        cpu, wall = time.process_time(), time.perf_counter()
-        if profiler is not None:
-            profiler.enable()
-        decided = asyncio.run(_decide_all(batches, ctx, clock))
-        if profiler is not None:
-            profiler.disable()
-        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        with around_deciding():
+            cpu, wall = time.process_time(), time.perf_counter()
+            if profiler is not None:
+                profiler.enable()
+            decided = asyncio.run(_decide_all(batches, ctx, clock))
+            if profiler is not None:
+                profiler.disable()
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     finally:
         gc.unfreeze()
         gc.set_threshold(*thresholds)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import gc
 import json
+import shutil
 
 import pytest
 
 from streams.cli import main
+from streams.instructions import count_pure_path
 from streams.pure_path import run_pure_path
 from streams.settings import Settings
 from streams.topics import BIDS, FRAUD, PRICES
@@ -41,3 +43,16 @@ def test_cli_prints_one_json_object_with_the_profile(capsys: pytest.CaptureFixtu
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["events"] == 800 and out["profiled"] and len(out["top_cumulative"]) == 5
     assert all(0 < row["share"] <= 1 and row["calls"] > 0 for row in out["top_cumulative"])
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_instructions_are_counted_around_deciding_alone_and_repeat() -> None:
+    first = count_pure_path(400, 64, 7)
+    again = count_pure_path(400, 64, 7)
+    plain = run_pure_path(Settings(_env_file=None), n_events=400, batch_size=64, seed=7)
+    assert first["digest"] == again["digest"] == plain["digest"]
+    assert first["decisions"] == plain["decisions"]
+    assert 10_000 < first["instructions_per_event"] < 50_000_000
+    assert abs(first["instructions"] - again["instructions"]) < 0.01 * first["instructions"]
+    longer = count_pure_path(800, 64, 7)  # twice the events: about twice the instructions, start-up not counted
+    assert 1.6 < longer["instructions"] / first["instructions"] < 2.4

@@ -53,3 +53,27 @@ def test_bench_profile_needs_the_pure_path(capsys: pytest.CaptureFixture[str]) -
     assert main(["bench", "--profile", "10"]) != 0
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--profile needs --pure" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["bench", "--instructions"], "--instructions needs --pure"),
+        (["bench", "--pure", "--instructions", "--profile", "5"], "--instructions and --profile exclude each other"),
+    ],
+)
+def test_bench_instructions_refuses_what_it_cannot_count(
+    args: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(args) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says in err
+
+
+def test_bench_instructions_without_valgrind_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert main(["bench", "--pure", "--instructions", "--events", "10"]) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "needs valgrind" in err
